@@ -1,0 +1,150 @@
+//! Handlers of the OCI Distribution API, dispatched by [`crate::route::parse`].
+//!
+//! Each handler reads parse → act → respond: it validates names, digests and references
+//! with the spec's grammar, calls the registry, and builds the response headers the spec
+//! requires. Errors return as [`ApiError`] and are rendered in one place.
+
+mod blobs;
+mod listing;
+mod manifests;
+mod uploads;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_oci::{Digest, RepositoryName};
+use berth_registry::ByteStream;
+use futures_util::StreamExt;
+
+use crate::error::ApiError;
+use crate::observe::RouteLabel;
+use crate::route::{self, Endpoint};
+use crate::AppState;
+
+/// Entry point for every path the router does not know itself.
+pub async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let Some(endpoint) = route::parse(&path) else {
+        let mut response = ApiError::NoSuchEndpoint { path: path.clone() }.into_response();
+        response.extensions_mut().insert(RouteLabel("other"));
+        return response;
+    };
+    let label = endpoint.label();
+    let mut response = match handle(&state, endpoint, parts, body).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    };
+    response.extensions_mut().insert(RouteLabel(label));
+    response
+}
+
+async fn handle(
+    state: &AppState,
+    endpoint: Endpoint<'_>,
+    parts: Parts,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let method = parts.method.clone();
+    match (endpoint, method) {
+        (Endpoint::Base, Method::GET | Method::HEAD) => Ok(json_response(StatusCode::OK, b"{}")),
+        (Endpoint::Catalog, Method::GET) => listing::catalog(state, &parts).await,
+        (Endpoint::Tags { name }, Method::GET) => listing::tags(state, name, &parts).await,
+        (Endpoint::Referrers { name, digest }, Method::GET) => {
+            listing::referrers(state, name, digest, &parts).await
+        }
+        (Endpoint::Manifest { name, reference }, method) => {
+            manifests::handle(state, method, name, reference, parts, body).await
+        }
+        (Endpoint::Blob { name, digest }, method) => {
+            blobs::handle(state, method, name, digest, &parts).await
+        }
+        (Endpoint::Uploads { name }, Method::POST) => {
+            uploads::start(state, name, parts, body).await
+        }
+        (Endpoint::Upload { name, id }, method) => {
+            uploads::handle(state, method, name, id, parts, body).await
+        }
+        (_, method) => Err(method_not_allowed(&method)),
+    }
+}
+
+fn method_not_allowed(method: &Method) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+    }
+}
+
+fn repository(name: &str) -> Result<RepositoryName, ApiError> {
+    Ok(RepositoryName::parse(name)?)
+}
+
+fn digest(value: &str) -> Result<Digest, ApiError> {
+    Ok(Digest::parse(value)?)
+}
+
+/// A header's value as text, when present and readable.
+fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The request's declared body length, if any.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok())
+}
+
+/// Turns a request body into the byte stream the registry consumes, counting bytes and
+/// marking the transfer as an upload in flight while it lasts.
+fn body_stream(state: &AppState, body: Body) -> ByteStream {
+    let received = state.metrics.bytes_received.clone();
+    let in_flight = state.metrics.uploads_in_flight.clone();
+    in_flight.inc();
+    let guard = InFlight(in_flight);
+    Box::pin(body.into_data_stream().map(move |chunk| {
+        let _ = &guard;
+        match chunk {
+            Ok(bytes) => {
+                received.inc_by(bytes.len() as u64);
+                Ok(bytes)
+            }
+            Err(err) => Err(std::io::Error::other(err)),
+        }
+    }))
+}
+
+struct InFlight(prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn json_response(status: StatusCode, body: &'static [u8]) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(body),
+    )
+        .into_response()
+}
+
+/// A header value built from text the server produced itself (digests, paths, numbers).
+fn value(text: impl AsRef<str>) -> HeaderValue {
+    HeaderValue::from_str(text.as_ref()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Parses an optional query parameter `n` (page size).
+fn page_size(n: Option<&str>) -> Result<Option<u32>, ApiError> {
+    match n {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| ApiError::QueryInvalid {
+            name: "n",
+            reason: format!("{text:?} is not a non-negative integer"),
+        }),
+    }
+}

@@ -1,0 +1,194 @@
+//! Settings for `berth serve`, gathered from four layers: built-in defaults, the config
+//! file, `BERTH_*` environment variables, and command-line flags, each overriding the
+//! one before.
+//!
+//! Every setting has a flag and an environment variable; the config file uses the same
+//! names in snake case (`data_dir = "/var/lib/berth"`). Unknown keys in the file are an
+//! error, so a typo never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Default, Deserialize, ValueEnum, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Flags of `berth serve`; each falls back to its environment variable.
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below.
+    #[arg(long, env = "BERTH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where blobs and the metadata database live [default: ./berth-data].
+    #[arg(long, env = "BERTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:5000].
+    #[arg(long, env = "BERTH_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain; with --tls-key, serve HTTPS.
+    #[arg(long, env = "BERTH_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "BERTH_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds an upload may sit idle before it is purged [default: 86400].
+    #[arg(long, env = "BERTH_UPLOAD_TTL")]
+    pub upload_ttl: Option<u64>,
+    /// Seconds between sweeps for idle uploads [default: 600].
+    #[arg(long, env = "BERTH_UPLOAD_PURGE_INTERVAL")]
+    pub upload_purge_interval: Option<u64>,
+    /// Seconds in-flight requests get to finish after a shutdown signal [default: 30].
+    #[arg(long, env = "BERTH_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<u64>,
+    /// Log filter, e.g. `info` or `berth_api=debug,info` [default: info].
+    #[arg(long, env = "BERTH_LOG")]
+    pub log: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, env = "BERTH_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The config file's shape: the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    upload_ttl: Option<u64>,
+    upload_purge_interval: Option<u64>,
+    shutdown_grace: Option<u64>,
+    log: Option<String>,
+    log_format: Option<LogFormat>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    pub upload_ttl: Duration,
+    pub upload_purge_interval: Duration,
+    pub shutdown_grace: Duration,
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Config {
+    /// Resolves flags and environment over the config file over the defaults.
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "TLS needs both a certificate and a key: set --tls-cert and --tls-key \
+                 (or tls_cert and tls_key in the config file)"
+            ),
+        };
+        let seconds = |flag: Option<u64>, file: Option<u64>, default: u64| {
+            Duration::from_secs(flag.or(file).unwrap_or(default))
+        };
+        Ok(Config {
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("berth-data")),
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
+            tls,
+            upload_ttl: seconds(args.upload_ttl, file.upload_ttl, 86_400),
+            upload_purge_interval: seconds(
+                args.upload_purge_interval,
+                file.upload_purge_interval,
+                600,
+            )
+            .max(Duration::from_secs(1)),
+            shutdown_grace: seconds(args.shutdown_grace, file.shutdown_grace, 30),
+            log: args.log.or(file.log).unwrap_or_else(|| "info".to_string()),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_apply_without_flags_or_file() {
+        let config = Config::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:5000");
+        assert_eq!(config.data_dir, PathBuf::from("berth-data"));
+        assert_eq!(config.upload_ttl, Duration::from_secs(86_400));
+        assert!(config.tls.is_none());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let f = file("listen = \"127.0.0.1:6000\"\ndata_dir = \"/srv\"\nupload_ttl = 5\n");
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let config = Config::resolve(args).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(config.data_dir, PathBuf::from("/srv"));
+        assert_eq!(config.upload_ttl, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn unknown_keys_and_half_tls_are_errors() {
+        let f = file("listn = \"127.0.0.1:6000\"\n");
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            ..ServeArgs::default()
+        };
+        let err = format!("{:#}", Config::resolve(args).unwrap_err());
+        assert!(err.contains("listn"), "{err}");
+
+        let args = ServeArgs {
+            tls_cert: Some(PathBuf::from("cert.pem")),
+            ..ServeArgs::default()
+        };
+        assert!(Config::resolve(args).is_err());
+    }
+}

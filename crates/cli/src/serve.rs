@@ -1,0 +1,183 @@
+//! `berth serve`: opens the stores, serves HTTP or HTTPS, sweeps idle uploads, and shuts
+//! down gracefully.
+//!
+//! On SIGTERM or Ctrl-C the listener closes at once, in-flight requests get the grace
+//! period to finish, and the metadata store is closed last so that its final writes are
+//! flushed. Nothing is half-written at any point: blob storage publishes only verified,
+//! fsynced files and every metadata change is one transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use berth_blobs::FsBlobStore;
+use berth_meta::MetaStore;
+use berth_registry::Registry;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{Config, TlsFiles};
+
+/// Runs the registry until a shutdown signal.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!("cannot create data directory {}", config.data_dir.display())
+    })?;
+    let data_dir = config.data_dir.canonicalize()?;
+    let blobs = FsBlobStore::open(&data_dir)
+        .await
+        .with_context(|| format!("cannot open blob storage in {}", data_dir.display()))?;
+    let meta = MetaStore::open(&data_dir.join("berth.db"))
+        .await
+        .with_context(|| format!("cannot open the metadata database in {}", data_dir.display()))?;
+    let registry = Registry::new(meta.clone(), Arc::new(blobs));
+
+    let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        data_dir = %data_dir.display(),
+        tls = tls.is_some(),
+        "berth is listening"
+    );
+
+    let sweeper = tokio::spawn(sweep_uploads(
+        registry.clone(),
+        config.upload_ttl,
+        config.upload_purge_interval,
+    ));
+    let app = berth_api::router(registry);
+    accept_until_shutdown(listener, app, tls, config.shutdown_grace).await;
+
+    sweeper.abort();
+    meta.close().await;
+    tracing::info!("berth stopped");
+    Ok(())
+}
+
+async fn accept_until_shutdown(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    grace: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // Running out of file descriptors must not end the server; back off.
+                    tracing::warn!(err = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                None => serve_connection(TokioIo::new(stream), app, watcher).await,
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => serve_connection(TokioIo::new(stream), app, watcher).await,
+                    Err(err) => tracing::debug!(peer = %peer, err = %err, "tls handshake failed"),
+                },
+            }
+        });
+    }
+
+    drop(listener);
+    tracing::info!(grace_seconds = grace.as_secs(), "shutting down; finishing requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing connections"),
+    }
+}
+
+async fn serve_connection<S>(
+    io: TokioIo<S>,
+    app: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(app);
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(60))
+        .serve_connection(io, service);
+    if let Err(err) = watcher.watch(connection).await {
+        tracing::debug!(err = %err, "connection ended with an error");
+    }
+}
+
+fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
+    let cert_pem = std::fs::read(&files.cert)
+        .with_context(|| format!("cannot read TLS certificate {}", files.cert.display()))?;
+    let key_pem = std::fs::read(&files.key)
+        .with_context(|| format!("cannot read TLS key {}", files.key.display()))?;
+    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("{} is not a PEM certificate chain", files.cert.display()))?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "{} holds no certificate",
+        files.cert.display()
+    );
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .with_context(|| format!("{} is not a PEM private key", files.key.display()))?
+        .with_context(|| format!("{} holds no private key", files.key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the TLS certificate and key do not form a usable pair")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn sweep_uploads(registry: Registry, ttl: Duration, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match registry.purge_idle_uploads(ttl).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged idle uploads"),
+            Err(err) => tracing::warn!(err = ?err, "purging idle uploads failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!(signal = "interrupt", "shutdown requested"),
+        () = terminate => tracing::info!(signal = "terminate", "shutdown requested"),
+    }
+}

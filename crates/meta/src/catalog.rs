@@ -1,0 +1,110 @@
+//! Repositories and tags: existence, paged listings and tag deletion.
+//!
+//! Listings are in byte order (SQLite's BINARY collation) and paged by the last name
+//! seen, which walks the primary-key index instead of counting skipped rows.
+
+use berth_oci::{RepositoryName, Tag};
+use sqlx::sqlite::SqliteConnection;
+
+use crate::error::MetaError;
+use crate::events::{self, NewEvent};
+use crate::store::{self, MetaStore};
+
+impl MetaStore {
+    /// Removes `tag` from `repo`; returns whether it existed. The manifest it pointed at
+    /// stays. Appends a `tag.deleted` event when a tag was removed.
+    pub async fn delete_tag(
+        &self,
+        repo: &RepositoryName,
+        tag: &Tag,
+        now: i64,
+    ) -> Result<bool, MetaError> {
+        let mut tx = self.begin_write().await?;
+        let result = delete_tag_tx(&mut tx, repo, tag, now).await;
+        store::finish(tx, result).await
+    }
+
+    /// Whether `repo` exists: something was linked or pushed to it.
+    pub async fn repository_exists(&self, repo: &RepositoryName) -> Result<bool, MetaError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM repositories WHERE name = ?1")
+            .bind(repo.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Tag names of `repo` in byte order, strictly after `last` when given, at most
+    /// `limit` of them when given. An unknown repository has no tags.
+    pub async fn list_tags(
+        &self,
+        repo: &RepositoryName,
+        last: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Vec<String>, MetaError> {
+        let names = sqlx::query_scalar(
+            "SELECT name FROM tags \
+             WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) \
+             AND name > ?2 ORDER BY name LIMIT ?3",
+        )
+        .bind(repo.as_str())
+        .bind(last.unwrap_or(""))
+        .bind(sql_limit(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(names)
+    }
+
+    /// Repository names in byte order, strictly after `last` when given, at most `limit`
+    /// of them when given.
+    pub async fn list_repositories(
+        &self,
+        last: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Vec<String>, MetaError> {
+        let names = sqlx::query_scalar(
+            "SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2",
+        )
+        .bind(last.unwrap_or(""))
+        .bind(sql_limit(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(names)
+    }
+}
+
+/// SQLite reads a negative LIMIT as "no limit".
+fn sql_limit(limit: Option<u32>) -> i64 {
+    limit.map_or(-1, i64::from)
+}
+
+async fn delete_tag_tx(
+    conn: &mut SqliteConnection,
+    repo: &RepositoryName,
+    tag: &Tag,
+    now: i64,
+) -> Result<bool, MetaError> {
+    let target: Option<String> = sqlx::query_scalar(
+        "DELETE FROM tags \
+         WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) AND name = ?2 \
+         RETURNING manifest_digest",
+    )
+    .bind(repo.as_str())
+    .bind(tag.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(target) = target else {
+        return Ok(false);
+    };
+
+    let event = NewEvent {
+        at: now,
+        kind: events::TAG_DELETED,
+        repository: repo.as_str(),
+        digest: Some(&target),
+        tag: Some(tag.as_str()),
+        detail: None,
+    };
+    events::append(conn, event).await?;
+    tracing::debug!(repository = %repo, tag = %tag, "tag deleted");
+    Ok(true)
+}

@@ -1,0 +1,55 @@
+//! The one error type of the metadata store.
+//!
+//! Variants that name a digest describe a request the store refused; `Corrupt` and
+//! `Database` describe a fault of the store itself.
+
+use berth_oci::Digest;
+
+/// Everything that can go wrong in the metadata store.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// A manifest references a blob that is not linked to its repository.
+    #[error("blob {digest} is not known in this repository")]
+    MissingBlob {
+        /// The blob the manifest references.
+        digest: Digest,
+    },
+
+    /// An index references a child manifest that is not stored in its repository.
+    #[error("manifest {digest} is not known in this repository")]
+    MissingManifest {
+        /// The child manifest the index references.
+        digest: Digest,
+    },
+
+    /// A declared size disagrees with the size recorded for the same digest.
+    #[error("size of {digest} is declared as {declared} bytes but is {actual} bytes")]
+    SizeMismatch {
+        /// The content whose size disagrees.
+        digest: Digest,
+        /// The size the caller declared.
+        declared: u64,
+        /// The size recorded in the store.
+        actual: u64,
+    },
+
+    /// The database was written by a newer berth; this one must not touch it.
+    #[error(
+        "database schema version {found} is newer than the {known} this berth knows; \
+         upgrade berth"
+    )]
+    SchemaTooNew {
+        /// The version recorded in the database.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
+
+    /// A row holds data the store cannot interpret, or a value cannot be stored.
+    #[error("metadata is corrupt: {0}")]
+    Corrupt(String),
+
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}

@@ -1,0 +1,29 @@
+//! The metadata store of berth: everything that is not blob bytes.
+//!
+//! [`MetaStore`] keeps repositories, blob links, manifests and their references, tags,
+//! referrers, upload sessions and the event outbox in SQLite (through sqlx).
+//!
+//! Guarantees:
+//! - an acknowledged write survives `kill -9` and power loss (WAL, `synchronous=FULL`);
+//! - every write that changes repository state is one transaction that also appends its
+//!   events to the outbox, so readers of [`MetaStore::events_after`] never miss a change;
+//! - a refused write (for example a manifest whose blobs are missing) changes nothing;
+//! - writes are serialized in-process on one connection, so concurrent writers wait
+//!   instead of failing with `SQLITE_BUSY`.
+//!
+//! Times are unix milliseconds supplied by the caller, which keeps tests deterministic.
+
+mod blobs;
+mod catalog;
+mod error;
+mod events;
+mod manifests;
+mod migrate;
+mod store;
+mod uploads;
+
+pub use error::MetaError;
+pub use events::Event;
+pub use manifests::{ManifestInfo, NewManifest, PutManifestOutcome, Referrer, StoredManifest};
+pub use store::MetaStore;
+pub use uploads::UploadRecord;

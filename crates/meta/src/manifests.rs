@@ -1,0 +1,525 @@
+//! Manifests: storing them with their references and tag, reading them back, deleting
+//! them, and listing the referrers of a subject.
+//!
+//! A manifest is stored only if every blob and child manifest it references is present
+//! in its repository with the declared size; the check and the insert happen in one
+//! transaction, so a refused put changes nothing. Bytes are stored exactly as given.
+
+use std::collections::BTreeMap;
+
+use berth_oci::{Digest, Reference, RepositoryName, Tag};
+use sqlx::sqlite::SqliteConnection;
+
+use crate::error::MetaError;
+use crate::events::{self, NewEvent};
+use crate::store::{self, MetaStore};
+
+/// A manifest to store, with everything the store must check and record about it.
+#[derive(Clone, Copy, Debug)]
+pub struct NewManifest<'a> {
+    /// The repository the manifest is pushed to; created if it does not exist.
+    pub repository: &'a RepositoryName,
+    /// The digest of `content`; the caller has verified it.
+    pub digest: &'a Digest,
+    /// The manifest's media type, served back as its Content-Type.
+    pub media_type: &'a str,
+    /// The manifest bytes exactly as pushed.
+    pub content: &'a [u8],
+    /// The artifact type the referrers API reports, if any.
+    pub artifact_type: Option<&'a str>,
+    /// The manifest this one refers to, if any (it need not exist).
+    pub subject: Option<&'a Digest>,
+    /// The manifest's annotations, reported by the referrers API.
+    pub annotations: &'a BTreeMap<String, String>,
+    /// Blobs (config and layers) with their declared sizes; each must be linked to the
+    /// repository with that size.
+    pub blobs: &'a [(Digest, u64)],
+    /// Child manifests with their declared sizes; each must be stored in the repository
+    /// with that size.
+    pub manifests: &'a [(Digest, u64)],
+    /// The tag to point at this manifest, if the push was by tag.
+    pub tag: Option<&'a Tag>,
+    /// The time of the push, unix milliseconds.
+    pub now: i64,
+}
+
+/// What a successful [`MetaStore::put_manifest`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutManifestOutcome {
+    /// Whether the manifest was new to the repository (false when re-pushed).
+    pub created: bool,
+    /// What the tag pointed at before the put, when a tag was given and already existed
+    /// (equal to the pushed digest when the tag did not move).
+    pub previous_tag_target: Option<Digest>,
+}
+
+/// A manifest as stored, ready to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredManifest {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// The media type it was pushed with.
+    pub media_type: String,
+    /// The bytes exactly as pushed.
+    pub content: Vec<u8>,
+}
+
+/// A manifest's identity and size, without its bytes (for HEAD requests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestInfo {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// The media type it was pushed with.
+    pub media_type: String,
+    /// The length of its bytes.
+    pub size: u64,
+}
+
+/// A manifest that names a subject, as the referrers API describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Referrer {
+    /// The referring manifest's digest.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// The length of its bytes.
+    pub size: u64,
+    /// Its artifact type, if it has one.
+    pub artifact_type: Option<String>,
+    /// Its annotations (empty when it has none).
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl MetaStore {
+    /// Stores a manifest, its references and optionally its tag, in one transaction.
+    ///
+    /// Fails with [`MetaError::MissingBlob`] or [`MetaError::MissingManifest`] when a
+    /// reference is not present in the repository, and [`MetaError::SizeMismatch`] when
+    /// one is present with another size; a refused put changes nothing. Re-pushing a
+    /// stored digest keeps the stored row (same digest, same bytes). Appends
+    /// `manifest.pushed` when the manifest is new and `tag.updated` when the tag is
+    /// created or moves; a tag that moves keeps its `created_at`.
+    pub async fn put_manifest(&self, m: NewManifest<'_>) -> Result<PutManifestOutcome, MetaError> {
+        let mut tx = self.begin_write().await?;
+        let result = put_manifest_tx(&mut tx, &m).await;
+        store::finish(tx, result).await
+    }
+
+    /// The manifest `reference` (a tag or a digest) names in `repo`, with its bytes.
+    pub async fn manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<Option<StoredManifest>, MetaError> {
+        let row: Option<(String, String, Vec<u8>)> = match reference {
+            Reference::Tag(tag) => {
+                sqlx::query_as(
+                    "SELECT m.digest, m.media_type, m.content FROM tags t \
+                     JOIN manifests m \
+                     ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest \
+                     WHERE t.repository_id = (SELECT id FROM repositories WHERE name = ?1) \
+                     AND t.name = ?2",
+                )
+                .bind(repo.as_str())
+                .bind(tag.as_str())
+                .fetch_optional(&self.reader)
+                .await?
+            }
+            Reference::Digest(digest) => {
+                sqlx::query_as(
+                    "SELECT digest, media_type, content FROM manifests \
+                     WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) \
+                     AND digest = ?2",
+                )
+                .bind(repo.as_str())
+                .bind(digest.as_str())
+                .fetch_optional(&self.reader)
+                .await?
+            }
+        };
+        row.map(|(digest, media_type, content)| {
+            Ok(StoredManifest {
+                digest: store::digest_from_db(&digest)?,
+                media_type,
+                content,
+            })
+        })
+        .transpose()
+    }
+
+    /// Like [`MetaStore::manifest`] without reading the bytes.
+    pub async fn manifest_info(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<Option<ManifestInfo>, MetaError> {
+        let row: Option<(String, String, i64)> = match reference {
+            Reference::Tag(tag) => {
+                sqlx::query_as(
+                    "SELECT m.digest, m.media_type, m.size FROM tags t \
+                     JOIN manifests m \
+                     ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest \
+                     WHERE t.repository_id = (SELECT id FROM repositories WHERE name = ?1) \
+                     AND t.name = ?2",
+                )
+                .bind(repo.as_str())
+                .bind(tag.as_str())
+                .fetch_optional(&self.reader)
+                .await?
+            }
+            Reference::Digest(digest) => {
+                sqlx::query_as(
+                    "SELECT digest, media_type, size FROM manifests \
+                     WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) \
+                     AND digest = ?2",
+                )
+                .bind(repo.as_str())
+                .bind(digest.as_str())
+                .fetch_optional(&self.reader)
+                .await?
+            }
+        };
+        row.map(|(digest, media_type, size)| {
+            Ok(ManifestInfo {
+                digest: store::digest_from_db(&digest)?,
+                media_type,
+                size: store::size_from_db(size)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Deletes a manifest, its references and every tag pointing at it; returns whether
+    /// it existed.
+    ///
+    /// Appends `tag.deleted` per removed tag and `manifest.deleted`. Index manifests that
+    /// list this one as a child are left alone: the registry decides whether that is
+    /// allowed.
+    pub async fn delete_manifest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        now: i64,
+    ) -> Result<bool, MetaError> {
+        let mut tx = self.begin_write().await?;
+        let result = delete_manifest_tx(&mut tx, repo, digest, now).await;
+        store::finish(tx, result).await
+    }
+
+    /// The manifests of `repo` whose subject is `subject`, ordered by digest, keeping
+    /// only those of `artifact_type` when one is given. The subject need not exist.
+    pub async fn referrers(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>, MetaError> {
+        type Row = (String, String, i64, Option<String>, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT digest, media_type, size, artifact_type, annotations FROM manifests \
+             WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) \
+             AND subject_digest = ?2 AND (?3 IS NULL OR artifact_type = ?3) \
+             ORDER BY digest",
+        )
+        .bind(repo.as_str())
+        .bind(subject.as_str())
+        .bind(artifact_type)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(digest, media_type, size, artifact_type, annotations)| {
+                Ok(Referrer {
+                    digest: store::digest_from_db(&digest)?,
+                    media_type,
+                    size: store::size_from_db(size)?,
+                    artifact_type,
+                    annotations: annotations_from_db(annotations.as_deref())?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn put_manifest_tx(
+    conn: &mut SqliteConnection,
+    m: &NewManifest<'_>,
+) -> Result<PutManifestOutcome, MetaError> {
+    let repository = m.repository.as_str();
+    let existing = store::repository_id(conn, repository).await?;
+    check_blobs(conn, existing, m.blobs).await?;
+    check_manifests(conn, existing, m.manifests).await?;
+
+    let repository_id = match existing {
+        Some(id) => id,
+        None => store::ensure_repository(conn, repository, m.now).await?,
+    };
+    let created = insert_manifest(conn, repository_id, m).await?;
+    let previous_tag_target = match m.tag {
+        Some(tag) => point_tag(conn, repository_id, m, tag).await?,
+        None => None,
+    };
+    Ok(PutManifestOutcome {
+        created,
+        previous_tag_target,
+    })
+}
+
+/// Every blob must be linked to the repository with its declared size.
+async fn check_blobs(
+    conn: &mut SqliteConnection,
+    repository_id: Option<i64>,
+    blobs: &[(Digest, u64)],
+) -> Result<(), MetaError> {
+    for (digest, declared) in blobs {
+        let stored: Option<i64> = match repository_id {
+            Some(id) => {
+                sqlx::query_scalar(
+                    "SELECT b.size FROM repository_blobs rb \
+                     JOIN blobs b ON b.digest = rb.digest \
+                     WHERE rb.repository_id = ?1 AND rb.digest = ?2",
+                )
+                .bind(id)
+                .bind(digest.as_str())
+                .fetch_optional(&mut *conn)
+                .await?
+            }
+            None => None,
+        };
+        let Some(stored) = stored else {
+            return Err(MetaError::MissingBlob {
+                digest: digest.clone(),
+            });
+        };
+        check_size(digest, *declared, stored)?;
+    }
+    Ok(())
+}
+
+/// Every child manifest must be stored in the repository with its declared size.
+async fn check_manifests(
+    conn: &mut SqliteConnection,
+    repository_id: Option<i64>,
+    manifests: &[(Digest, u64)],
+) -> Result<(), MetaError> {
+    for (digest, declared) in manifests {
+        let stored: Option<i64> = match repository_id {
+            Some(id) => {
+                sqlx::query_scalar(
+                    "SELECT size FROM manifests WHERE repository_id = ?1 AND digest = ?2",
+                )
+                .bind(id)
+                .bind(digest.as_str())
+                .fetch_optional(&mut *conn)
+                .await?
+            }
+            None => None,
+        };
+        let Some(stored) = stored else {
+            return Err(MetaError::MissingManifest {
+                digest: digest.clone(),
+            });
+        };
+        check_size(digest, *declared, stored)?;
+    }
+    Ok(())
+}
+
+fn check_size(digest: &Digest, declared: u64, stored: i64) -> Result<(), MetaError> {
+    let actual = store::size_from_db(stored)?;
+    if actual == declared {
+        Ok(())
+    } else {
+        Err(MetaError::SizeMismatch {
+            digest: digest.clone(),
+            declared,
+            actual,
+        })
+    }
+}
+
+/// Inserts the manifest row and its references unless the digest is already stored;
+/// returns whether it was new.
+async fn insert_manifest(
+    conn: &mut SqliteConnection,
+    repository_id: i64,
+    m: &NewManifest<'_>,
+) -> Result<bool, MetaError> {
+    let size = store::size_to_db(m.content.len() as u64)?;
+    let inserted = sqlx::query(
+        "INSERT INTO manifests (repository_id, digest, media_type, content, size, \
+         artifact_type, subject_digest, annotations, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (repository_id, digest) DO NOTHING",
+    )
+    .bind(repository_id)
+    .bind(m.digest.as_str())
+    .bind(m.media_type)
+    .bind(m.content)
+    .bind(size)
+    .bind(m.artifact_type)
+    .bind(m.subject.map(Digest::as_str))
+    .bind(annotations_to_db(m.annotations)?)
+    .bind(m.now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(false);
+    }
+
+    let blobs = m.blobs.iter().map(|(digest, _)| (digest, "blob"));
+    let children = m.manifests.iter().map(|(digest, _)| (digest, "manifest"));
+    for (target, kind) in blobs.chain(children) {
+        // A manifest may list the same blob twice (an empty layer, say): one row suffices.
+        sqlx::query(
+            "INSERT INTO manifest_references \
+             (repository_id, manifest_digest, target_digest, kind) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(repository_id)
+        .bind(m.digest.as_str())
+        .bind(target.as_str())
+        .bind(kind)
+        .execute(&mut *conn)
+        .await?;
+    }
+
+    let event = NewEvent {
+        at: m.now,
+        kind: events::MANIFEST_PUSHED,
+        repository: m.repository.as_str(),
+        digest: Some(m.digest.as_str()),
+        tag: None,
+        detail: Some(m.media_type),
+    };
+    events::append(conn, event).await?;
+    tracing::debug!(repository = %m.repository, digest = %m.digest, "manifest stored");
+    Ok(true)
+}
+
+/// Creates the tag or moves it to the manifest; returns its previous target.
+async fn point_tag(
+    conn: &mut SqliteConnection,
+    repository_id: i64,
+    m: &NewManifest<'_>,
+    tag: &Tag,
+) -> Result<Option<Digest>, MetaError> {
+    let previous: Option<String> = sqlx::query_scalar(
+        "SELECT manifest_digest FROM tags WHERE repository_id = ?1 AND name = ?2",
+    )
+    .bind(repository_id)
+    .bind(tag.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+
+    match previous.as_deref() {
+        Some(previous) if previous == m.digest.as_str() => {}
+        Some(_) => {
+            sqlx::query(
+                "UPDATE tags SET manifest_digest = ?3, updated_at = ?4 \
+                 WHERE repository_id = ?1 AND name = ?2",
+            )
+            .bind(repository_id)
+            .bind(tag.as_str())
+            .bind(m.digest.as_str())
+            .bind(m.now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        None => {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, manifest_digest, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+            )
+            .bind(repository_id)
+            .bind(tag.as_str())
+            .bind(m.digest.as_str())
+            .bind(m.now)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+
+    if previous.as_deref() != Some(m.digest.as_str()) {
+        let event = NewEvent {
+            at: m.now,
+            kind: events::TAG_UPDATED,
+            repository: m.repository.as_str(),
+            digest: Some(m.digest.as_str()),
+            tag: Some(tag.as_str()),
+            detail: previous.as_deref(),
+        };
+        events::append(conn, event).await?;
+        tracing::debug!(repository = %m.repository, tag = %tag, digest = %m.digest, "tag set");
+    }
+    previous.as_deref().map(store::digest_from_db).transpose()
+}
+
+async fn delete_manifest_tx(
+    conn: &mut SqliteConnection,
+    repo: &RepositoryName,
+    digest: &Digest,
+    now: i64,
+) -> Result<bool, MetaError> {
+    let Some(repository_id) = store::repository_id(conn, repo.as_str()).await? else {
+        return Ok(false);
+    };
+    let tags: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM tags WHERE repository_id = ?1 AND manifest_digest = ?2 RETURNING name",
+    )
+    .bind(repository_id)
+    .bind(digest.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    // References go with the row (ON DELETE CASCADE), and so does its subject index entry.
+    let removed = sqlx::query("DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2")
+        .bind(repository_id)
+        .bind(digest.as_str())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if removed == 0 {
+        return Ok(false);
+    }
+
+    for tag in &tags {
+        let event = NewEvent {
+            at: now,
+            kind: events::TAG_DELETED,
+            repository: repo.as_str(),
+            digest: Some(digest.as_str()),
+            tag: Some(tag),
+            detail: None,
+        };
+        events::append(conn, event).await?;
+    }
+    let event = NewEvent {
+        at: now,
+        kind: events::MANIFEST_DELETED,
+        repository: repo.as_str(),
+        digest: Some(digest.as_str()),
+        tag: None,
+        detail: None,
+    };
+    events::append(conn, event).await?;
+    tracing::debug!(repository = %repo, digest = %digest, tags = tags.len(), "manifest deleted");
+    Ok(true)
+}
+
+/// Annotations are stored as a JSON object, or NULL when there are none.
+fn annotations_to_db(annotations: &BTreeMap<String, String>) -> Result<Option<String>, MetaError> {
+    if annotations.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(annotations)
+        .map(Some)
+        .map_err(|err| MetaError::Corrupt(format!("annotations cannot be encoded: {err}")))
+}
+
+fn annotations_from_db(text: Option<&str>) -> Result<BTreeMap<String, String>, MetaError> {
+    match text {
+        None => Ok(BTreeMap::new()),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|err| MetaError::Corrupt(format!("stored annotations: {err}"))),
+    }
+}
