@@ -20,7 +20,9 @@ pub enum ApiError {
     #[error("the requested range is not satisfiable: the blob is {size} bytes")]
     RangeNotSatisfiable { size: u64 },
 
-    #[error("Content-Range {value:?} is malformed; send `<start>-<end>` with inclusive byte offsets")]
+    #[error(
+        "Content-Range {value:?} is malformed; send `<start>-<end>` with inclusive byte offsets"
+    )]
     ContentRangeInvalid { value: String },
 
     #[error("the request needs the query parameter `digest` naming the uploaded content, e.g. ?digest=sha256:<hex>")]

@@ -21,7 +21,11 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(err) => {
             tracing::warn!(err = %err, "metadata store not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "metadata store unavailable\n").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "metadata store unavailable\n",
+            )
+                .into_response()
         }
     }
 }

@@ -124,7 +124,10 @@ mod tests {
         );
         assert_eq!(
             parse("/v2/a/blobs/uploads/abc"),
-            Some(Endpoint::Upload { name: "a", id: "abc" })
+            Some(Endpoint::Upload {
+                name: "a",
+                id: "abc"
+            })
         );
         assert_eq!(
             parse("/v2/a/referrers/sha256:00"),
@@ -181,7 +184,17 @@ mod tests {
 
     #[test]
     fn never_panics_on_arbitrary_paths() {
-        let pieces = ["/", "v2", "blobs", "uploads", "manifests", "tags", "list", "a", ""];
+        let pieces = [
+            "/",
+            "v2",
+            "blobs",
+            "uploads",
+            "manifests",
+            "tags",
+            "list",
+            "a",
+            "",
+        ];
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..20_000 {
             let mut path = String::from("/v2/");

@@ -50,7 +50,10 @@ fn run_server(config: Config) -> anyhow::Result<()> {
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&config.log).map_err(|err| {
-        anyhow::anyhow!("log filter {:?} is invalid ({err}); try `info` or `debug`", config.log)
+        anyhow::anyhow!(
+            "log filter {:?} is invalid ({err}); try `info` or `debug`",
+            config.log
+        )
     })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -26,16 +26,20 @@ use crate::config::{Config, TlsFiles};
 
 /// Runs the registry until a shutdown signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!("cannot create data directory {}", config.data_dir.display())
-    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let data_dir = config.data_dir.canonicalize()?;
     let blobs = FsBlobStore::open(&data_dir)
         .await
         .with_context(|| format!("cannot open blob storage in {}", data_dir.display()))?;
     let meta = MetaStore::open(&data_dir.join("berth.db"))
         .await
-        .with_context(|| format!("cannot open the metadata database in {}", data_dir.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot open the metadata database in {}",
+                data_dir.display()
+            )
+        })?;
     let registry = Registry::new(meta.clone(), Arc::new(blobs));
 
     let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
@@ -101,7 +105,10 @@ async fn accept_until_shutdown(
     }
 
     drop(listener);
-    tracing::info!(grace_seconds = grace.as_secs(), "shutting down; finishing requests");
+    tracing::info!(
+        grace_seconds = grace.as_secs(),
+        "shutting down; finishing requests"
+    );
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing connections"),

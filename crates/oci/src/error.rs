@@ -77,39 +77,37 @@ impl ErrorCode {
 
     fn row(self) -> (&'static str, u16, &'static str) {
         match self {
-            ErrorCode::BlobUnknown => ("BLOB_UNKNOWN", 404, "blob unknown to registry"),
-            ErrorCode::BlobUploadInvalid => ("BLOB_UPLOAD_INVALID", 400, "blob upload invalid"),
-            ErrorCode::BlobUploadUnknown => (
+            Self::BlobUnknown => ("BLOB_UNKNOWN", 404, "blob unknown to registry"),
+            Self::BlobUploadInvalid => ("BLOB_UPLOAD_INVALID", 400, "blob upload invalid"),
+            Self::BlobUploadUnknown => (
                 "BLOB_UPLOAD_UNKNOWN",
                 404,
                 "blob upload unknown to registry",
             ),
-            ErrorCode::DigestInvalid => (
+            Self::DigestInvalid => (
                 "DIGEST_INVALID",
                 400,
                 "provided digest did not match uploaded content",
             ),
-            ErrorCode::ManifestBlobUnknown => (
+            Self::ManifestBlobUnknown => (
                 "MANIFEST_BLOB_UNKNOWN",
                 400,
                 "manifest references a manifest or blob unknown to registry",
             ),
-            ErrorCode::ManifestInvalid => ("MANIFEST_INVALID", 400, "manifest invalid"),
-            ErrorCode::ManifestUnknown => ("MANIFEST_UNKNOWN", 404, "manifest unknown to registry"),
-            ErrorCode::NameInvalid => ("NAME_INVALID", 400, "invalid repository name"),
-            ErrorCode::NameUnknown => {
-                ("NAME_UNKNOWN", 404, "repository name not known to registry")
-            }
-            ErrorCode::SizeInvalid => (
+            Self::ManifestInvalid => ("MANIFEST_INVALID", 400, "manifest invalid"),
+            Self::ManifestUnknown => ("MANIFEST_UNKNOWN", 404, "manifest unknown to registry"),
+            Self::NameInvalid => ("NAME_INVALID", 400, "invalid repository name"),
+            Self::NameUnknown => ("NAME_UNKNOWN", 404, "repository name not known to registry"),
+            Self::SizeInvalid => (
                 "SIZE_INVALID",
                 400,
                 "provided length did not match content length",
             ),
-            ErrorCode::Unauthorized => ("UNAUTHORIZED", 401, "authentication required"),
-            ErrorCode::Denied => ("DENIED", 403, "requested access to the resource is denied"),
-            ErrorCode::Unsupported => ("UNSUPPORTED", 405, "the operation is unsupported"),
-            ErrorCode::TooManyRequests => ("TOOMANYREQUESTS", 429, "too many requests"),
-            ErrorCode::Unknown => ("UNKNOWN", 500, "unknown error"),
+            Self::Unauthorized => ("UNAUTHORIZED", 401, "authentication required"),
+            Self::Denied => ("DENIED", 403, "requested access to the resource is denied"),
+            Self::Unsupported => ("UNSUPPORTED", 405, "the operation is unsupported"),
+            Self::TooManyRequests => ("TOOMANYREQUESTS", 429, "too many requests"),
+            Self::Unknown => ("UNKNOWN", 500, "unknown error"),
         }
     }
 }

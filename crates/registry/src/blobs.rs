@@ -56,7 +56,11 @@ impl Registry {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<(), RegistryError> {
-        if self.meta.unlink_blob(repository, digest, now_millis()).await? {
+        if self
+            .meta
+            .unlink_blob(repository, digest, now_millis())
+            .await?
+        {
             Ok(())
         } else {
             Err(RegistryError::BlobUnknown {

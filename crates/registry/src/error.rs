@@ -37,13 +37,22 @@ pub enum RegistryError {
     DigestMismatch { expected: Digest, actual: Digest },
 
     #[error("manifest {reference} is not known in repository {repository}")]
-    ManifestUnknown { repository: String, reference: String },
+    ManifestUnknown {
+        repository: String,
+        reference: String,
+    },
 
-    #[error("the manifest references {digest}, which is not in repository {repository}; push it first")]
+    #[error(
+        "the manifest references {digest}, which is not in repository {repository}; push it first"
+    )]
     ManifestBlobUnknown { repository: String, digest: Digest },
 
     #[error("the manifest declares {declared} bytes for {digest}, but the stored content is {actual} bytes")]
-    ManifestSizeMismatch { digest: Digest, declared: u64, actual: u64 },
+    ManifestSizeMismatch {
+        digest: Digest,
+        declared: u64,
+        actual: u64,
+    },
 
     #[error("the manifest is {size} bytes; manifests may be at most {limit} bytes")]
     ManifestTooLarge { size: usize, limit: usize },

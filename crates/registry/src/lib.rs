@@ -18,8 +18,8 @@ use berth_blobs::BlobStore;
 use berth_meta::MetaStore;
 
 pub use berth_blobs::ByteStream;
-pub use blobs::Chunk;
 pub use berth_meta::{ManifestInfo, Referrer, StoredManifest};
+pub use blobs::Chunk;
 pub use error::RegistryError;
 pub use manifests::PushedManifest;
 

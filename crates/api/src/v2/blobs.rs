@@ -30,7 +30,13 @@ pub async fn handle(
             let size = registry.blob_size(&repository, &digest).await?;
             let range = parse_range(header_str(&parts.headers, header::RANGE), size);
             let (status, slice) = match range {
-                RangeRequest::Full => (StatusCode::OK, Slice { start: 0, length: size }),
+                RangeRequest::Full => (
+                    StatusCode::OK,
+                    Slice {
+                        start: 0,
+                        length: size,
+                    },
+                ),
                 RangeRequest::Partial(slice) => (StatusCode::PARTIAL_CONTENT, slice),
                 RangeRequest::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size }),
             };

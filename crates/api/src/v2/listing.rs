@@ -77,7 +77,12 @@ fn with_link(mut response: Response, path: &str, next: Option<(u32, String)>) ->
 
 fn json<T: Serialize>(content_type: &'static str, body: &T) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], bytes).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type)],
+        bytes,
+    )
+        .into_response()
 }
 
 pub async fn catalog(state: &AppState, parts: &Parts) -> Result<Response, ApiError> {

@@ -88,7 +88,7 @@ fn digest(value: &str) -> Result<Digest, ApiError> {
 }
 
 /// A header's value as text, when present and readable.
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

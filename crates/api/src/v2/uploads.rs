@@ -54,7 +54,10 @@ pub async fn start(
         let digest = digest(mount)?;
         // A source that is missing, malformed or lacks the blob is not an error: the spec
         // asks the registry to fall back to an ordinary upload session.
-        let from = query.from.as_deref().and_then(|f| RepositoryName::parse(f).ok());
+        let from = query
+            .from
+            .as_deref()
+            .and_then(|f| RepositoryName::parse(f).ok());
         if let Some(from) = from {
             if registry.mount_blob(&repository, &digest, &from).await? {
                 return Ok(blob_created(&repository, &digest));
@@ -142,7 +145,10 @@ fn upload_status(status: StatusCode, repository: &RepositoryName, id: &str, size
     let location = format!("/v2/{repository}/blobs/uploads/{id}");
     headers.insert(header::LOCATION, value(location));
     // An empty session reports "0-0", as Distribution does and clients expect.
-    headers.insert(header::RANGE, value(format!("0-{}", size.saturating_sub(1))));
+    headers.insert(
+        header::RANGE,
+        value(format!("0-{}", size.saturating_sub(1))),
+    );
     headers.insert(UPLOAD_UUID.clone(), value(id));
     if status != StatusCode::NO_CONTENT {
         headers.insert(header::CONTENT_LENGTH, value("0"));
