@@ -45,8 +45,13 @@ impl Server {
         server
     }
 
+    fn tls(&self) -> bool {
+        self.extra_args.iter().any(|arg| arg == "--tls-cert")
+    }
+
     fn spawn(&mut self) {
-        self.base = format!("http://{}", self.addr);
+        let scheme = if self.tls() { "https" } else { "http" };
+        self.base = format!("{scheme}://{}", self.addr);
         let log = std::fs::File::create(self.data_dir.with_extension("log"))
             .or_else(|_| std::fs::File::create("/dev/null"))
             .expect("log file");
@@ -90,7 +95,14 @@ impl Server {
             {
                 panic!("berth exited early with {status}:\n{}", self.log());
             }
-            if http_status(self.addr, "/v2/") == Some(200) {
+            // Over TLS the listener accepting connections is the readiness signal; the
+            // test itself then speaks HTTPS with a real client.
+            let ready = if self.tls() {
+                TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok()
+            } else {
+                http_status(self.addr, "/v2/") == Some(200)
+            };
+            if ready {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
