@@ -7,6 +7,9 @@
 mod support;
 mod support_http;
 
+use std::io::Write;
+use std::time::Duration;
+
 use serde_json::json;
 use support::Server;
 use support_http::*;
@@ -476,7 +479,7 @@ async fn settled_upload_size(c: &Client, location: &str) -> usize {
             return end + 1;
         }
         last = Some(range);
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("upload size did not settle: {last:?}");
 }
@@ -691,6 +694,11 @@ async fn manifest_digest_and_size_mismatches_are_refused() {
     c.get_manifest("push/mism", &wrong, "*/*")
         .await
         .expect_error(404, "MANIFEST_UNKNOWN");
+    let resp = c
+        .put_manifest("push/mism", "sha256:zz", OCI_MANIFEST, &other.manifest)
+        .await;
+    resp.expect_error(400, "DIGEST_INVALID");
+    assert_unchanged(&c, "push/mism", &image, &other.manifest).await;
 
     let mut layer = descriptor(OCI_LAYER, &image.layer);
     layer["size"] = json!(image.layer.len() + 1);
@@ -821,17 +829,31 @@ async fn manifest_size_limit_is_4_mib() {
         .expect(202);
 
     let over = padded_manifest(&image, 4 * 1024 * 1024 + 1);
-    let headers = [("content-type", OCI_MANIFEST)];
-    let resp = c
-        .try_send(
-            "PUT",
-            "/v2/push/size/manifests/latest",
-            &headers,
-            Some(over.clone()),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("an oversized manifest must get a 413 response: {e:?}"));
-    resp.expect_error(413, "SIZE_INVALID");
+    let head = format!(
+        "PUT /v2/push/size/manifests/latest HTTP/1.1\r\nHost: {}\r\n\
+         Content-Type: {OCI_MANIFEST}\r\nContent-Length: {}\r\n\r\n",
+        server.host(),
+        over.len()
+    );
+    let (status, text, mut stream) =
+        raw_early_response(&server.base, &head, &over, Duration::from_secs(2));
+    assert_eq!(status, 413, "oversized manifest: {text}");
+    assert!(text.contains("\"SIZE_INVALID\""), "{text}");
+
+    // HTTP/1.1 keeps a connection open unless told otherwise: a server that closes it after
+    // refusing the body must say `Connection: close`, or pooled clients fail their next request.
+    let closes = raw_header(&text, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    if !closes {
+        let probe = format!("GET /v2/ HTTP/1.1\r\nHost: {}\r\n\r\n", server.host());
+        // Without `close` the connection continues after the declared body.
+        let _ = stream.write_all(&over);
+        let _ = stream.write_all(probe.as_bytes());
+        let (status, text) = read_one_response(&mut stream);
+        assert_eq!(
+            status, 200,
+            "the 413 left the connection unusable without `Connection: close`: {text:?}"
+        );
+    }
     assert_unchanged(&c, "push/size", &image, &over).await;
 }
 

@@ -200,10 +200,12 @@ fn assert_manifest_gone(server: &Server, repo: &str, reference: &str) {
     );
 }
 
+/// The OCI digest string of `bytes`.
 fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// Parses client or server output as JSON, showing the text when it is not.
 fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
@@ -295,6 +297,7 @@ struct Layout {
 }
 
 impl Layout {
+    /// An empty layout (oci-layout, index.json, blob directory) at `dir`.
     fn create(dir: &Path) -> Layout {
         fs::create_dir_all(dir.join("blobs/sha256")).expect("layout dirs");
         let version = r#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -314,11 +317,13 @@ impl Layout {
         json!({"mediaType": media_type, "digest": digest, "size": bytes.len()})
     }
 
+    /// Where the blob `digest` lives in the layout.
     fn blob_path(&self, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
         self.dir.join("blobs/sha256").join(hex)
     }
 
+    /// The bytes of blob `digest`, which must exist.
     fn read_blob(&self, digest: &str) -> Vec<u8> {
         let path = self.blob_path(digest);
         fs::read(&path).unwrap_or_else(|e| panic!("blob {digest} in {}: {e}", self.dir.display()))
@@ -377,6 +382,7 @@ impl Layout {
         self.save();
     }
 
+    /// Rewrites index.json from the names given so far.
     fn save(&self) {
         let index = json!({"schemaVersion": 2, "manifests": self.refs});
         let bytes = serde_json::to_vec(&index).expect("index.json");
@@ -410,6 +416,7 @@ impl Layout {
     }
 }
 
+/// The layer digests of an image manifest, in order, as skopeo inspect lists them.
 fn layer_digests(manifest: &[u8]) -> Vec<Value> {
     let manifest = parse_json(&String::from_utf8_lossy(manifest));
     let layers = manifest["layers"].as_array().expect("layers");
@@ -444,6 +451,7 @@ struct Docker<'a> {
 }
 
 impl Docker<'_> {
+    /// Checks that the docker daemon answers; a test without it fails.
     fn new(server: &Server) -> Docker<'_> {
         let version = ["version", "-f", "{{.Server.Version}}"];
         let outcome = run_raw(Command::new("docker").args(version));
@@ -508,6 +516,7 @@ impl Docker<'_> {
         run_failing(self.server, &mut Docker::cmd(&["image", "inspect", image]));
     }
 
+    /// `docker image inspect` of `image`, the single object of its array.
     fn inspect(&self, image: &str) -> Value {
         parse_json(&self.run(&["image", "inspect", image]))[0].clone()
     }
@@ -550,11 +559,15 @@ fn docker_build_push_rmi_pull_keeps_labels_and_digest() {
         docker.label()
     );
     let files: [(&str, &[u8]); 1] = [("hello.txt", b"hello from berth e2e\n")];
-    docker.build(&context(work.path(), &recipe, &files), &image);
+    let local = format!("{}:built", unique("berth-e2e"));
+    docker.build(&context(work.path(), &recipe, &files), &local);
+    docker.images.push(image.clone());
+    docker.run(&["tag", &local, &image]);
     let digest = docker.push(&image);
     assert_manifest(&server, repo, "v1", DOCKER_MANIFEST, &digest);
 
     docker.rmi(&image);
+    docker.rmi(&local);
     docker.run(&["pull", &image]);
     let inspected = docker.inspect(&image);
     let labels = &inspected["Config"]["Labels"];
@@ -675,6 +688,7 @@ impl<'a> Tool<'a> {
         }
     }
 
+    /// A file of this configuration.
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -718,12 +732,11 @@ impl<'a> Tool<'a> {
     }
 }
 
-#[test]
-fn skopeo_copies_multi_platform_oci_layout_in_and_out_unchanged() {
-    let server = Server::start();
-    let skopeo = Tool::new(&server, "skopeo");
-    let work = tempfile::tempdir().expect("work dir");
-    let mut layout = Layout::create(&work.path().join("source"));
+/// A layout whose `multi` names an index of a linux/amd64 image with four layers (gzipped,
+/// empty, large and plain, gzipped) and a linux/arm64 image with two; returns the layout,
+/// the index digest and the arm64 manifest's descriptor.
+fn multi_platform_layout(dir: &Path) -> (Layout, String, Value) {
+    let mut layout = Layout::create(dir);
     let amd64 = [
         (3000, true),
         (0, false),
@@ -733,18 +746,31 @@ fn skopeo_copies_multi_platform_oci_layout_in_and_out_unchanged() {
     let amd64 = layout.image("amd64", &amd64);
     let arm64 = layout.image("arm64", &[(5000, false), (700_000, true)]);
     let index = layout.index(&[amd64, arm64.clone()]);
-    let index_digest = index["digest"].as_str().expect("digest").to_owned();
-    let index_bytes = layout.read_blob(&index_digest);
     layout.tag("multi", &index);
+    let digest = index["digest"].as_str().expect("digest").to_owned();
+    (layout, digest, arm64)
+}
 
-    let remote = format!("docker://{}/e2e-skopeo/multi:v1", server.host());
+#[test]
+fn skopeo_copies_multi_platform_oci_layout_in_and_out_unchanged() {
+    let mut server = Server::start();
+    let work = tempfile::tempdir().expect("work dir");
+    let (layout, index_digest, arm64) = multi_platform_layout(&work.path().join("source"));
+    let index_bytes = layout.read_blob(&index_digest);
     let source = format!("oci:{}:multi", layout.dir.display());
     let copy = ["copy", "--all", "--preserve-digests"];
-    skopeo.run(&[&copy[..], &["--dest-tls-verify=false", &source, &remote]].concat());
+    let remote = format!("docker://{}/e2e-skopeo/multi:v1", server.host());
+    Tool::new(&server, "skopeo")
+        .run(&[&copy[..], &["--dest-tls-verify=false", &source, &remote]].concat());
     assert_manifest(&server, "e2e-skopeo/multi", "v1", OCI_INDEX, &index_digest);
+
+    // An acknowledged push survives a crash: everything below reads from a berth that was
+    // killed with SIGKILL and started again on the same data directory (and a new port).
+    server.restart();
+    let skopeo = Tool::new(&server, "skopeo");
+    let remote = format!("docker://{}/e2e-skopeo/multi:v1", server.host());
     let reply = http_get(&server, "/v2/e2e-skopeo/multi/manifests/v1", OCI_INDEX);
     assert!(reply.body == index_bytes, "index bytes changed");
-
     let out = Layout::create(&work.path().join("out"));
     let back = format!("oci:{}:back", out.dir.display());
     let copy_out = ["copy", "--multi-arch", "all", "--preserve-digests"];

@@ -35,9 +35,21 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> R
         return response;
     };
     let label = endpoint.label();
+    let carries_body = http_body::Body::size_hint(&body).exact() != Some(0);
     let mut response = match handle(&state, endpoint, parts, body).await {
         Ok(response) => response,
-        Err(err) => err.into_response(),
+        Err(err) => {
+            let mut response = err.into_response();
+            // A refused request's body may be partly unread, and the server will not
+            // read the rest; saying so lets the client open a fresh connection instead
+            // of sending its next request into one that is about to close.
+            if carries_body {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
     };
     response.extensions_mut().insert(RouteLabel(label));
     response

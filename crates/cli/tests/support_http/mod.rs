@@ -503,3 +503,57 @@ pub fn blob_file_exists(data_dir: &std::path::Path, digest: &str) -> bool {
         .join(hex)
         .exists()
 }
+
+/// Reads one HTTP/1.1 response (head plus a Content-Length body) from `stream`.
+/// Returns the status (0 when none arrived) and the raw text read so far.
+pub fn read_one_response(stream: &mut TcpStream) -> (u16, String) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = raw_header(&text, "content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                break;
+            }
+        }
+        match stream.read(&mut byte) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&byte[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// Sends a request head, gives the server `wait` to answer from the head alone (as it may
+/// for an oversized Content-Length), and only then sends the body. Returns the response
+/// and the connection, to probe whether it can still be used.
+pub fn raw_early_response(
+    base: &str,
+    head: &str,
+    body: &[u8],
+    wait: Duration,
+) -> (u16, String, TcpStream) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.write_all(head.as_bytes()).expect("write head");
+    stream.set_read_timeout(Some(wait)).expect("timeout");
+    let mut first = [0u8; 1];
+    let early = matches!(stream.peek(&mut first), Ok(n) if n > 0);
+    if !early {
+        let _ = stream.write_all(body);
+    }
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let (status, text) = read_one_response(&mut stream);
+    (status, text, stream)
+}
