@@ -52,8 +52,11 @@ impl Server {
     fn spawn(&mut self) {
         let scheme = if self.tls() { "https" } else { "http" };
         self.base = format!("{scheme}://{}", self.addr);
-        let log = std::fs::File::create(self.data_dir.with_extension("log"))
-            .or_else(|_| std::fs::File::create("/dev/null"))
+        std::fs::create_dir_all(&self.data_dir).expect("data dir");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .arg("serve")
@@ -73,7 +76,12 @@ impl Server {
 
     /// The server's log so far (stderr), for assertions and failure messages.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Inside the data directory, so it goes away with it; appended across restarts.
+    fn log_path(&self) -> PathBuf {
+        self.data_dir.join("server.log")
     }
 
     /// `127.0.0.1:PORT`, the form container clients use as a registry host.
