@@ -134,12 +134,15 @@ impl Registry {
         last: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Vec<String>, RegistryError> {
-        if !self.meta.repository_exists(repository).await? {
+        let tags = self.meta.list_tags(repository, last, limit).await?;
+        // Only an empty page can hide an unknown repository, so the common case costs
+        // one query.
+        if tags.is_empty() && !self.meta.repository_exists(repository).await? {
             return Err(RegistryError::NameUnknown {
                 repository: repository.to_string(),
             });
         }
-        Ok(self.meta.list_tags(repository, last, limit).await?)
+        Ok(tags)
     }
 
     /// Repository names in lexical order, strictly after `last`, at most `limit`.
