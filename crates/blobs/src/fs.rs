@@ -43,11 +43,14 @@ use crate::{valid_upload_id, BlobError, BlobStore, ByteStream};
 
 /// Size of each chunk a download sends.
 const READ_CHUNK: usize = 256 * 1024;
-/// Chunks a download may have queued ahead of the client; with [`READ_CHUNK`] this bounds
-/// memory per download to about 1 MiB.
-const READ_QUEUE: usize = 2;
-/// Body chunks an append may have queued ahead of the writer thread.
-const WRITE_QUEUE: usize = 8;
+/// Chunks a download may have queued ahead of the client. The reader fills a chunk only
+/// once a slot is free, so a download holds at most this many chunks plus the one the
+/// connection is writing: about 512 KiB.
+const READ_QUEUE: usize = 1;
+/// Body pieces an append may have queued ahead of the writer thread.
+const WRITE_QUEUE: usize = 4;
+/// Size the body is gathered into before it is handed to the writer thread.
+const WRITE_PIECE: usize = 256 * 1024;
 /// Write buffer of an append: coalesces small network chunks into fewer system calls, while
 /// chunks at least this large go straight to the file without an extra copy.
 const WRITE_BUFFER: usize = 64 * 1024;
@@ -164,9 +167,10 @@ impl BlobStore for FsBlobStore {
         let file = blocking("opening blob", move || open_at(&path, start)).await?;
 
         let (tx, rx) = mpsc::channel(READ_QUEUE);
+        let runtime = tokio::runtime::Handle::current();
         // Detached on purpose: the thread stops by itself when the stream is dropped.
         drop(tokio::task::spawn_blocking(move || {
-            send_range(file, len, &tx)
+            send_range(&runtime, file, len, &tx)
         }));
 
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -350,39 +354,85 @@ fn open_at(path: &Path, start: u64) -> Result<File, BlobError> {
 }
 
 /// Reader thread of a download: sends `len` bytes from the file's position, chunk by chunk.
-fn send_range(mut file: File, len: u64, tx: &mpsc::Sender<io::Result<Bytes>>) {
-    let mut buf = BytesMut::new();
+fn send_range(
+    runtime: &tokio::runtime::Handle,
+    mut file: File,
+    len: u64,
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+) {
     let mut remaining = len;
     while remaining > 0 {
         let want = usize::try_from(remaining).map_or(READ_CHUNK, |r| r.min(READ_CHUNK));
-        // Reuses the previous chunk's allocation once the client has dropped it.
-        buf.resize(want, 0);
-        let item = file.read_exact(&mut buf).map(|()| buf.split().freeze());
+        // Waiting for a free slot before reading, rather than reading and then waiting,
+        // keeps one chunk fewer per download in memory: with many clients at once that
+        // is most of the server's footprint. A closed channel means the client left.
+        let Ok(permit) = runtime.block_on(tx.reserve()) else {
+            return;
+        };
+        let item = read_chunk(&mut file, want);
         let failed = item.is_err();
-        // A send error means the receiver is gone: the client stopped reading.
-        if tx.blocking_send(item).is_err() || failed {
+        permit.send(item);
+        if failed {
             return;
         }
         remaining -= want as u64;
     }
 }
 
+/// Reads exactly `want` bytes into a fresh buffer. `read_to_end` fills spare capacity
+/// without zeroing it first, which a resize-then-read would spend a tenth of a pull on.
+fn read_chunk(file: &mut File, want: usize) -> io::Result<Bytes> {
+    let mut chunk = Vec::with_capacity(want);
+    file.take(want as u64).read_to_end(&mut chunk)?;
+    if chunk.len() < want {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "blob file is shorter than its recorded size",
+        ));
+    }
+    Ok(Bytes::from(chunk))
+}
+
 /// Feeds the body into the writer thread; returns the body's error if it failed.
+///
+/// Network reads arrive in pieces of a few KiB; they are gathered into
+/// [`WRITE_PIECE`]-sized pieces so the writer thread wakes once per piece rather than
+/// once per network read. Bytes received before a failure are still handed over, so an
+/// interrupted upload keeps everything the client sent.
 async fn pump(mut body: ByteStream, tx: mpsc::Sender<Piece>) -> io::Result<()> {
-    loop {
+    let mut pending = BytesMut::new();
+    let outcome = loop {
         let item = tokio::select! {
             item = body.next() => item,
             // The writer gave up (bad offset, oversized body, disk error): stop reading.
             () = tx.closed() => return Ok(()),
         };
-        let Some(item) = item else { break };
-        if tx.send(Piece::Chunk(item?)).await.is_err() {
+        let chunk = match item {
+            None => break Ok(()),
+            Some(Err(err)) => break Err(err),
+            Some(Ok(chunk)) => chunk,
+        };
+        let piece = if pending.is_empty() && chunk.len() >= WRITE_PIECE {
+            chunk
+        } else {
+            pending.extend_from_slice(&chunk);
+            if pending.len() < WRITE_PIECE {
+                continue;
+            }
+            pending.split().freeze()
+        };
+        if tx.send(Piece::Chunk(piece)).await.is_err() {
             return Ok(());
         }
-    }
+    };
     // A failed send here means the writer already stopped, which it reports itself.
-    tx.send(Piece::End).await.ok();
-    Ok(())
+    if !pending.is_empty() && tx.send(Piece::Chunk(pending.freeze())).await.is_err() {
+        return Ok(());
+    }
+    if outcome.is_ok() {
+        tx.send(Piece::End).await.ok();
+    }
+    outcome
 }
 
 /// Writer thread of an append: checks the offset, then hashes and writes what arrives.
