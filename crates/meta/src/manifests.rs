@@ -111,32 +111,9 @@ impl MetaStore {
         repo: &RepositoryName,
         reference: &Reference,
     ) -> Result<Option<StoredManifest>, MetaError> {
-        let row: Option<(String, String, Vec<u8>)> = match reference {
-            Reference::Tag(tag) => {
-                sqlx::query_as(
-                    "SELECT m.digest, m.media_type, m.content FROM tags t \
-                     JOIN manifests m \
-                     ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest \
-                     WHERE t.repository_id = (SELECT id FROM repositories WHERE name = ?1) \
-                     AND t.name = ?2",
-                )
-                .bind(repo.as_str())
-                .bind(tag.as_str())
-                .fetch_optional(&self.reader)
-                .await?
-            }
-            Reference::Digest(digest) => {
-                sqlx::query_as(
-                    "SELECT digest, media_type, content FROM manifests \
-                     WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) \
-                     AND digest = ?2",
-                )
-                .bind(repo.as_str())
-                .bind(digest.as_str())
-                .fetch_optional(&self.reader)
-                .await?
-            }
-        };
+        let row = self
+            .lookup::<Vec<u8>>(repo, reference, ManifestColumn::Content)
+            .await?;
         row.map(|(digest, media_type, content)| {
             Ok(StoredManifest {
                 digest: store::digest_from_db(&digest)?,
@@ -153,32 +130,9 @@ impl MetaStore {
         repo: &RepositoryName,
         reference: &Reference,
     ) -> Result<Option<ManifestInfo>, MetaError> {
-        let row: Option<(String, String, i64)> = match reference {
-            Reference::Tag(tag) => {
-                sqlx::query_as(
-                    "SELECT m.digest, m.media_type, m.size FROM tags t \
-                     JOIN manifests m \
-                     ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest \
-                     WHERE t.repository_id = (SELECT id FROM repositories WHERE name = ?1) \
-                     AND t.name = ?2",
-                )
-                .bind(repo.as_str())
-                .bind(tag.as_str())
-                .fetch_optional(&self.reader)
-                .await?
-            }
-            Reference::Digest(digest) => {
-                sqlx::query_as(
-                    "SELECT digest, media_type, size FROM manifests \
-                     WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) \
-                     AND digest = ?2",
-                )
-                .bind(repo.as_str())
-                .bind(digest.as_str())
-                .fetch_optional(&self.reader)
-                .await?
-            }
-        };
+        let row = self
+            .lookup::<i64>(repo, reference, ManifestColumn::Size)
+            .await?;
         row.map(|(digest, media_type, size)| {
             Ok(ManifestInfo {
                 digest: store::digest_from_db(&digest)?,
@@ -187,6 +141,29 @@ impl MetaStore {
             })
         })
         .transpose()
+    }
+
+    /// Digest, media type and one more column of the manifest `reference` names: a single
+    /// indexed query, the hot path of every pull.
+    async fn lookup<T>(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+        column: ManifestColumn,
+    ) -> Result<Option<(String, String, T)>, MetaError>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
+    {
+        let key = match reference {
+            Reference::Tag(tag) => tag.as_str(),
+            Reference::Digest(digest) => digest.as_str(),
+        };
+        let row = sqlx::query_as(column.sql(reference))
+            .bind(repo.as_str())
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row)
     }
 
     /// Deletes a manifest, its references and every tag pointing at it; returns whether
@@ -521,5 +498,51 @@ fn annotations_from_db(text: Option<&str>) -> Result<BTreeMap<String, String>, M
         None => Ok(BTreeMap::new()),
         Some(text) => serde_json::from_str(text)
             .map_err(|err| MetaError::Corrupt(format!("stored annotations: {err}"))),
+    }
+}
+
+/// The column a manifest lookup reads besides digest and media type.
+#[derive(Clone, Copy)]
+enum ManifestColumn {
+    Content,
+    Size,
+}
+
+/// The lookup by tag, reading `m.<column>` besides digest and media type.
+macro_rules! by_tag {
+    ($column:literal) => {
+        concat!(
+            "SELECT m.digest, m.media_type, m.",
+            $column,
+            " FROM tags t JOIN manifests m \
+             ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest \
+             WHERE t.repository_id = (SELECT id FROM repositories WHERE name = ?1) \
+             AND t.name = ?2"
+        )
+    };
+}
+
+/// The lookup by digest, reading `<column>` besides digest and media type.
+macro_rules! by_digest {
+    ($column:literal) => {
+        concat!(
+            "SELECT digest, media_type, ",
+            $column,
+            " FROM manifests \
+             WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) \
+             AND digest = ?2"
+        )
+    };
+}
+
+impl ManifestColumn {
+    /// Static SQL per case, so sqlx's per-connection statement cache keeps each prepared.
+    fn sql(self, reference: &Reference) -> &'static str {
+        match (self, reference) {
+            (ManifestColumn::Content, Reference::Tag(_)) => by_tag!("content"),
+            (ManifestColumn::Size, Reference::Tag(_)) => by_tag!("size"),
+            (ManifestColumn::Content, Reference::Digest(_)) => by_digest!("content"),
+            (ManifestColumn::Size, Reference::Digest(_)) => by_digest!("size"),
+        }
     }
 }
