@@ -14,13 +14,24 @@
 #   SKIP_BUILD=1       use the existing binaries instead of building them
 #   SKIP_PHYSICAL=1    do not run physical.sh (the targets table then lacks ceilings)
 #   SKIP_DIST=1        do not run Distribution
+#   SKIP_NOVERIFY=1    skip the second push+pull with --no-verify
 #   DIST_BIN=...       Distribution binary (default /usr/bin/docker-registry)
+#   TABLE_ONLY=1       run nothing: rebuild the tables from WORKDIR/results/raw-*.json
 #   REGBENCH_SRC=...   regbench sources (default: ../shared/bench/regbench next to the repo,
 #                      else /work/shared/bench/regbench)
 #
-# Sequence per run: physical.sh, berth (all phases, default log level info), berth with
-# BERTH_LOG=warn (small phase only), Distribution (all phases). Each registry gets a fresh
-# data directory, which is removed after its run. Only 127.0.0.1 is used.
+# Sequence per run:
+#   physical.sh                 disk (dd 2 GiB fdatasync) and nginx loopback ceilings
+#   disk                        dd 1 GiB fdatasync: the volume of one push set (see README)
+#   berth                       all phases, default log level (info: one line per request)
+#   berth-logwarn               BERTH_LOG=warn, phases small and tags
+#   distribution                all phases (log level info, its default)
+#   berth-noverify, distribution-noverify
+#                               push and pull again with --no-verify, so that the client does
+#                               not hash what it pulls (curl against nginx does not either)
+# Each registry gets a fresh data directory, removed after its run. A sampler records the
+# server's largest anonymous and file-backed RSS over the whole run (SQLite maps its
+# database file, which counts as RSS). Only 127.0.0.1 is used.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -87,23 +98,29 @@ stop() { # pid
 REGBENCH_TARGET="$ROOT/target/regbench"
 BERTH="$ROOT/target/release/berth"
 REGBENCH="$REGBENCH_TARGET/release/regbench"
-if [ -z "${SKIP_BUILD:-}" ]; then
+if [ -z "${SKIP_BUILD:-}" ] && [ -z "${TABLE_ONLY:-}" ]; then
   log "building berth (release)"
   (cd "$ROOT" && cargo build --release -p berth)
   log "building regbench"
   cargo build --release --manifest-path "$REGBENCH_SRC/Cargo.toml" --target-dir "$REGBENCH_TARGET"
 fi
 for bin in "$BERTH" "$REGBENCH" "$DIST_BIN"; do
-  [ -x "$bin" ] || { log "missing binary $bin"; exit 1; }
+  [ -x "$bin" ] || [ -n "${TABLE_ONLY:-}" ] || { log "missing binary $bin"; exit 1; }
 done
 
 # ------------------------------------------------------------------ one registry run
 # Adds per-phase server figures (peak RSS, CPU) from regbench's "phases" section to its
 # metrics, so compare.py puts them in the table.
-augment() { # in.json out.json
-  python3 - "$1" "$2" <<'PY'
+augment() { # in.json out.json rss-sampler-file
+  python3 - "$1" "$2" "$3" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
+try:
+    anon, file = (int(x) for x in open(sys.argv[3]).read().split())
+    d["metrics"].append({"name": "server_max_rss_anon_MiB", "value": anon / 1024, "unit": "MiB"})
+    d["metrics"].append({"name": "server_max_rss_file_MiB", "value": file / 1024, "unit": "MiB"})
+except (OSError, ValueError):
+    pass
 for name, p in d.get("phases", {}).items():
     if not (name.startswith("pull_") or name.startswith("push_") or name.startswith("small_")):
         continue
@@ -119,28 +136,55 @@ json.dump(d, open(sys.argv[2], "w"), indent=1)
 PY
 }
 
+# Largest RssAnon / RssFile of a process until it exits, in KiB, written to OUT at the end.
+# Pure bash (no fork per sample), so it costs the machine next to nothing.
+rss_sampler() { # pid out
+  local pid=$1 out=$2 anon=0 file=0 k v _
+  while [ -r "/proc/$pid/status" ]; do
+    while read -r k v _; do
+      case $k in
+        RssAnon:) [ "$v" -gt "$anon" ] && anon=$v ;;
+        RssFile:) [ "$v" -gt "$file" ] && file=$v ;;
+      esac
+    done < "/proc/$pid/status" 2>/dev/null || break
+    [ -f "$out.stop" ] && break
+    sleep 0.05
+  done
+  echo "$anon $file" > "$out"
+}
+
 run_regbench() { # label pid port phases
-  local label=$1 pid=$2 port=$3 phases=$4 rc=0
+  local label=$1 pid=$2 port=$3 phases=$4 rc=0 sampler rss
+  # A separate statement: `local` expands all its words before assigning any of them.
+  rss="$LOGS/rss-${label/\#/-}"
+  shift 4
+  rss_sampler "$pid" "$rss" &
+  sampler=$!
   log "regbench $label (phases $phases; load $(cut -d' ' -f1-3 /proc/loadavg))"
   # In the background so that a signal reaches the trap at once (bash defers traps while a
   # foreground child runs) and the cleanup can stop it.
   # shellcheck disable=SC2086 # REGBENCH_ARGS is a list of flags on purpose
   setsid "$REGBENCH" --url "http://127.0.0.1:$port" --pid "$pid" --label "$label" \
-    --phases "$phases" --out "$RESULTS/raw-${label/\#/-}.json" ${REGBENCH_ARGS:-} \
+    --phases "$phases" --out "$RESULTS/raw-${label/\#/-}.json" ${REGBENCH_ARGS:-} "$@" \
     > "$LOGS/regbench-${label/\#/-}.out" 2> "$LOGS/regbench-${label/\#/-}.err" &
   STARTED+=("$!")
   wait "$!" || rc=$?
+  touch "$rss.stop"
+  wait "$sampler" || true
   if [ "$rc" -eq 1 ] || [ ! -f "$RESULTS/raw-${label/\#/-}.json" ]; then
     log "regbench $label failed (rc $rc); see $LOGS/regbench-${label/\#/-}.err"
     tail -n 5 "$LOGS/regbench-${label/\#/-}.err" >&2
     return 0
   fi
-  [ "$rc" -eq 2 ] && log "regbench $label finished with errors; see $LOGS/regbench-${label/\#/-}.err"
-  augment "$RESULTS/raw-${label/\#/-}.json" "$RESULTS/${label/\#/-}.json"
+  if [ "$rc" -eq 2 ]; then
+    log "regbench $label finished with errors; see $LOGS/regbench-${label/\#/-}.err"
+  fi
+  augment "$RESULTS/raw-${label/\#/-}.json" "$RESULTS/${label/\#/-}.json" "$rss"
 }
 
-bench_berth() { # run label log-level phases
+bench_berth() { # run label log-level phases [regbench args]
   local run=$1 label=$2 level=$3 phases=$4 port dir pid
+  shift 4
   port=$(free_port)
   dir="$WORK/$label-$run"
   mkdir -p "$dir"
@@ -149,16 +193,17 @@ bench_berth() { # run label log-level phases
   pid=$!
   STARTED+=("$pid")
   wait_ready "http://127.0.0.1:$port/v2/" "$pid"
-  run_regbench "$label#$run" "$pid" "$port" "$phases"
+  run_regbench "$label#$run" "$pid" "$port" "$phases" "$@"
   stop "$pid"
   du -sh "$dir/data" > "$LOGS/$label-$run.du" 2>/dev/null || true
   rm -rf "$dir"
 }
 
-bench_distribution() { # run
-  local run=$1 port dir pid
+bench_distribution() { # run label phases [regbench args]
+  local run=$1 label=$2 phases=$3 port dir pid
+  shift 3
   port=$(free_port)
-  dir="$WORK/distribution-$run"
+  dir="$WORK/$label-$run"
   mkdir -p "$dir/data"
   cat > "$dir/config.yml" <<YML
 version: 0.1
@@ -183,11 +228,11 @@ http:
     X-Content-Type-Options: [nosniff]
 YML
   setsid "$DIST_BIN" serve "$dir/config.yml" \
-    > "$LOGS/distribution-$run.log" 2>&1 &
+    > "$LOGS/$label-$run.log" 2>&1 &
   pid=$!
   STARTED+=("$pid")
   wait_ready "http://127.0.0.1:$port/v2/" "$pid"
-  run_regbench "distribution#$run" "$pid" "$port" "$PHASES"
+  run_regbench "$label#$run" "$pid" "$port" "$phases" "$@"
   stop "$pid"
   rm -rf "$dir"
 }
@@ -203,35 +248,64 @@ bench_physical() { # run
   rm -rf "$WORK/physical-$run"
 }
 
-# ------------------------------------------------------------------ main
-{
-  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "host: $(nproc) cpus, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
-       "$(uname -sr)"
-  echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-  echo "berth: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-       "$(cd "$ROOT" && git status --porcelain 2>/dev/null | grep -q . && echo '(dirty tree)')"
-  echo "distribution: $("$DIST_BIN" --version 2>/dev/null)"
-  echo "nginx: $(nginx -v 2>&1)"
-  echo "runs: $RUNS; regbench extra args: ${REGBENCH_ARGS:-none}; phases: $PHASES"
-  echo "load at start: $(cat /proc/loadavg)"
-} > "$RESULTS/env.txt"
-log "work directory: $WORK"
+# dd of 1 GiB with fdatasync, the volume of one big push set (4 x 256 MiB): on a disk with a
+# write-back cache in front (as on this VM) the rate depends strongly on the volume written.
+bench_disk() { # run
+  local run=$1 f="$WORK/dd-$run.bin" rate
+  rate=$(dd if=/dev/zero of="$f" bs=1M count=1024 conv=fdatasync 2>&1 \
+    | awk '/copied/ {for (i = 1; i <= NF; i++) if ($i == "bytes") b = $(i - 1);
+                     for (i = 1; i <= NF; i++) if ($i ~ /^s,?$/) s = $(i - 1);
+                     gsub(",", ".", s); printf "%.1f", b / 1048576 / s}')
+  rm -f "$f"
+  python3 -c 'import json, sys; json.dump({"tool": "dd", "label": sys.argv[1], "metrics": [
+    {"name": "disk_write_fdatasync_1GiB_MiBps", "value": float(sys.argv[2]), "unit": "MiB/s"}]},
+    open(sys.argv[3], "w"))' "disk#$run" "$rate" "$RESULTS/disk-$run.json"
+}
 
-for run in $(seq 1 "$RUNS"); do
-  [ -n "${SKIP_PHYSICAL:-}" ] || bench_physical "$run"
-  bench_berth "$run" berth info "$PHASES"
-  if [[ ",$PHASES," == *",small,"* ]]; then
-    bench_berth "$run" berth-logwarn warn small
-  fi
-  [ -n "${SKIP_DIST:-}" ] || bench_distribution "$run"
-done
-echo "load at end: $(cat /proc/loadavg)" >> "$RESULTS/env.txt"
+# ------------------------------------------------------------------ main
+if [ -n "${TABLE_ONLY:-}" ]; then
+  for raw in "$RESULTS"/raw-*.json; do
+    name=${raw##*/raw-}
+    augment "$raw" "$RESULTS/$name" "$LOGS/rss-${name%.json}"
+  done
+else
+  {
+    echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "host: $(nproc) cpus, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
+         "$(uname -sr)"
+    echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo "berth: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+         "$(cd "$ROOT" && git status --porcelain 2>/dev/null | grep -q . && echo '(dirty tree)')"
+    echo "distribution: $("$DIST_BIN" --version 2>/dev/null)"
+    echo "nginx: $(nginx -v 2>&1)"
+    echo "runs: $RUNS; regbench extra args: ${REGBENCH_ARGS:-none}; phases: $PHASES"
+    echo "load at start: $(cat /proc/loadavg)"
+  } > "$RESULTS/env.txt"
+  log "work directory: $WORK"
+
+  for run in $(seq 1 "$RUNS"); do
+    if [ -z "${SKIP_PHYSICAL:-}" ]; then
+      bench_physical "$run"
+      bench_disk "$run"
+    fi
+    bench_berth "$run" berth info "$PHASES"
+    warn_phases=$(tr ',' '\n' <<< "$PHASES" | grep -xE 'small|tags' | paste -sd, -)
+    [ -z "$warn_phases" ] || bench_berth "$run" berth-logwarn warn "$warn_phases"
+    [ -n "${SKIP_DIST:-}" ] || bench_distribution "$run" distribution "$PHASES"
+    if [[ ",$PHASES," == *",pull,"* ]] && [ -z "${SKIP_NOVERIFY:-}" ]; then
+      bench_berth "$run" berth-noverify info push,pull --no-verify
+      [ -n "${SKIP_DIST:-}" ] ||
+        bench_distribution "$run" distribution-noverify push,pull --no-verify
+    fi
+  done
+  echo "load at end: $(cat /proc/loadavg)" >> "$RESULTS/env.txt"
+fi
 
 # ------------------------------------------------------------------ tables
 shopt -s nullglob
 FILES=("$RESULTS"/berth-[0-9]*.json "$RESULTS"/berth-logwarn-*.json \
-       "$RESULTS"/distribution-*.json "$RESULTS"/physical-*.json)
+       "$RESULTS"/berth-noverify-*.json "$RESULTS"/distribution-[0-9]*.json \
+       "$RESULTS"/distribution-noverify-*.json "$RESULTS"/physical-*.json "$RESULTS"/disk-*.json)
 if [ "${#FILES[@]}" -eq 0 ]; then
   log "no results"; exit 1
 fi
@@ -269,20 +343,23 @@ b = lambda n: med("berth", n)
 d = lambda n: med("distribution", n)
 p = lambda n: med("physical", n)
 
-pull = b("pull_big_c1_MiBps")
-for sf in ("on", "off"):
-    ng = p(f"nginx_loopback_sendfile_{sf}_MiBps")
-    r = ratio(pull, ng)
-    row(f"pull 256 MiB blob, 1 client >= 80% of nginx (sendfile {sf})",
-        f"{fmt(pull)} / {fmt(ng)} MiB/s = {fmt(r and r * 100)}%",
-        None if r is None else r >= 0.8)
-disk = p("disk_write_fdatasync_MiBps")
+for g, how in (("berth-noverify", "no client sha256, like curl"),
+               ("berth", "client verifies sha256")):
+    pull = med(g, "pull_big_c1_MiBps")
+    for sf in ("on", "off"):
+        ng = p(f"nginx_loopback_sendfile_{sf}_MiBps")
+        r = ratio(pull, ng)
+        row(f"pull 256 MiB blobs, 1 client >= 80% of nginx sendfile {sf} ({how})",
+            f"{fmt(pull)} / {fmt(ng)} MiB/s = {fmt(r and r * 100)}%",
+            None if r is None else r >= 0.8)
 for mode in ("mono_big", "chunked_big"):
     v = b(f"push_{mode}_MiBps")
-    r = ratio(v, disk)
-    row(f"push {mode.replace('_', ' ')} >= 90% of dd fdatasync",
-        f"{fmt(v)} / {fmt(disk)} MiB/s = {fmt(r and r * 100)}%",
-        None if r is None else r >= 0.9)
+    for disk, what in ((p("disk_write_fdatasync_MiBps"), "dd 2 GiB fdatasync"),
+                       (med("disk", "disk_write_fdatasync_1GiB_MiBps"), "dd 1 GiB fdatasync")):
+        r = ratio(v, disk)
+        row(f"push {mode.replace('_', ' ')} >= 90% of {what}",
+            f"{fmt(v)} / {fmt(disk)} MiB/s = {fmt(r and r * 100)}%",
+            None if r is None else r >= 0.9)
     c, dc = b(f"push_{mode}_server_cpu_s_per_GiB"), d(f"push_{mode}_server_cpu_s_per_GiB")
     row(f"push {mode.replace('_', ' ')} < 2 server CPU-s/GiB",
         f"{fmt(c)} (Distribution {fmt(dc)})", None if c is None else c < 2)
@@ -297,14 +374,19 @@ for src, rps, p99 in (("regbench", "small_manifest_get_tag_rps", "small_manifest
         row(f"manifest GET p99 <= 1/3 of Distribution's ({src}, {note})",
             f"{fmt(med(g, p99))} vs {fmt(d(p99))} ms = {fmt(r)}x",
             None if r is None else r <= 1 / 3)
-w = b("tags_list_n100_walk_ms")
-row("walk 10,000 tags in pages of 100 < 50 ms",
-    f"{fmt(w)} ms (Distribution {fmt(d('tags_list_n100_walk_ms'))} ms)",
-    None if w is None else w < 50)
+for g, note in (("berth", "log info"), ("berth-logwarn", "BERTH_LOG=warn")):
+    w = med(g, "tags_list_n100_walk_ms")
+    row(f"walk 10,000 tags in pages of 100 < 50 ms ({note})",
+        f"{fmt(w)} ms (Distribution {fmt(d('tags_list_n100_walk_ms'))} ms, one page: it ignores n)",
+        None if w is None else w < 50)
 rss = b("pull_big_c32_server_peak_rss_MiB")
 row("peak server RSS < 64 MiB, 32 clients pulling 256 MiB blobs",
     f"{fmt(rss)} MiB (Distribution {fmt(d('pull_big_c32_server_peak_rss_MiB'))} MiB)",
     None if rss is None else rss < 64)
+anon = b("server_max_rss_anon_MiB")
+row("(context) largest anonymous RSS over the whole berth run",
+    f"{fmt(anon)} MiB anon + {fmt(b('server_max_rss_file_MiB'))} MiB file-backed "
+    f"(Distribution {fmt(d('server_max_rss_anon_MiB'))} MiB anon)", None)
 print("| target | measured (median) | verdict |")
 print("|---|---|---|")
 print("\n".join(rows))
@@ -313,7 +395,8 @@ PY
   echo "## All figures"
   echo
   python3 "$REGBENCH_SRC/compare.py" --baseline "$BASE" \
-    --groups "berth,berth-logwarn,distribution,physical" "${FILES[@]}"
+    --groups "berth,berth-logwarn,berth-noverify,distribution,distribution-noverify,physical,disk" \
+    "${FILES[@]}"
 } > "$RESULTS/table.md"
 cat "$RESULTS/table.md"
 log "results in $RESULTS (table.md, env.txt, per-run JSON); logs in $LOGS"
