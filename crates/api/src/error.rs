@@ -34,8 +34,8 @@ pub enum ApiError {
     #[error("the manifest is stored as {stored}, which the request's Accept header ({accepted}) excludes")]
     NotAcceptable { stored: String, accepted: String },
 
-    #[error("the request body could not be read; resend it")]
-    BodyUnreadable,
+    #[error("the manifest body could not be read completely; push it again")]
+    ManifestBodyUnreadable,
 
     #[error("no endpoint of the registry API matches {path}")]
     NoSuchEndpoint { path: String },
@@ -64,7 +64,9 @@ impl ApiError {
             ApiError::DigestMissing => (StatusCode::BAD_REQUEST, ErrorCode::DigestInvalid),
             ApiError::QueryInvalid { .. } => (StatusCode::BAD_REQUEST, ErrorCode::Unsupported),
             ApiError::NotAcceptable { .. } => (StatusCode::NOT_FOUND, ErrorCode::ManifestUnknown),
-            ApiError::BodyUnreadable => (StatusCode::BAD_REQUEST, ErrorCode::BlobUploadInvalid),
+            ApiError::ManifestBodyUnreadable => {
+                (StatusCode::BAD_REQUEST, ErrorCode::ManifestInvalid)
+            }
             ApiError::NoSuchEndpoint { .. } => (StatusCode::NOT_FOUND, ErrorCode::Unsupported),
             ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::Unsupported)

@@ -36,7 +36,8 @@ pub fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
         return RangeRequest::Full;
     };
     let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return RangeRequest::Unsatisfiable;
+        // RFC 9110: a range unit the server does not know is ignored, not refused.
+        return RangeRequest::Full;
     };
     if spec.contains(',') {
         return RangeRequest::Full;
@@ -94,10 +95,8 @@ pub fn parse_content_range(value: &str) -> Option<Slice> {
     let (first, last) = value.split_once('-')?;
     let start: u64 = first.trim().parse().ok()?;
     let end: u64 = last.trim().parse().ok()?;
-    (end >= start).then(|| Slice {
-        start,
-        length: end - start + 1,
-    })
+    let length = end.checked_sub(start)?.checked_add(1)?;
+    Some(Slice { start, length })
 }
 
 #[cfg(test)]
@@ -118,6 +117,7 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=8-100"), 10), partial(8, 2));
         assert_eq!(parse_range(Some("bytes=9-9"), 10), partial(9, 1));
         assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), RangeRequest::Full);
+        assert_eq!(parse_range(Some("items=0-1"), 10), RangeRequest::Full);
     }
 
     #[test]
@@ -129,7 +129,6 @@ mod tests {
             "bytes=-0",
             "bytes=a-b",
             "bytes=",
-            "items=0-1",
             "bytes=1",
             "bytes=--1",
         ] {
@@ -159,7 +158,8 @@ mod tests {
         assert_eq!(parse_content_range("bytes 10-20/*"), Some(slice));
         assert_eq!(parse_content_range("bytes=10-20"), Some(slice));
         assert_eq!(slice.end_inclusive(), 20);
-        for bad in ["", "10", "20-10", "a-b", "-5", "5-", "1-2-3"] {
+        let overflowing = "0-18446744073709551615";
+        for bad in ["", "10", "20-10", "a-b", "-5", "5-", "1-2-3", overflowing] {
             assert_eq!(parse_content_range(bad), None, "{bad}");
         }
     }

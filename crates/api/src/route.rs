@@ -28,6 +28,18 @@ pub enum Endpoint<'a> {
 }
 
 impl Endpoint<'_> {
+    /// The methods the endpoint serves, as an `Allow` header lists them.
+    pub fn allowed_methods(&self) -> &'static str {
+        match self {
+            Endpoint::Base => "GET, HEAD",
+            Endpoint::Catalog | Endpoint::Tags { .. } | Endpoint::Referrers { .. } => "GET",
+            Endpoint::Manifest { .. } => "GET, HEAD, PUT, DELETE",
+            Endpoint::Blob { .. } => "GET, HEAD, DELETE",
+            Endpoint::Uploads { .. } => "POST",
+            Endpoint::Upload { .. } => "GET, PATCH, PUT, DELETE",
+        }
+    }
+
     /// A short, fixed label for metrics and logs.
     pub fn label(&self) -> &'static str {
         match self {

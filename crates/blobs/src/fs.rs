@@ -286,6 +286,24 @@ impl BlobStore for FsBlobStore {
         }
     }
 
+    async fn cancel_idle_upload(&self, id: &str) -> Result<bool, BlobError> {
+        let path = self.upload_path(id)?;
+        let session = self.sessions().get(id).cloned();
+        // Holding the session's lock while the file goes keeps an append or commit from
+        // starting on it; a lock already held means a request is using the upload now.
+        let _guard = match session.map(|s| s.try_lock_owned()) {
+            Some(Err(_)) => return Ok(false),
+            Some(Ok(guard)) => Some(guard),
+            None => None,
+        };
+        self.forget(id);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(true),
+            Err(err) => Err(io_err("removing upload file")(err)),
+        }
+    }
+
     async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>, BlobError> {
         let dir = self.uploads.clone();
         blocking("listing uploads", move || list_uploads(&dir)).await
@@ -581,6 +599,11 @@ fn commit(
 
     let exists = dest.try_exists().map_err(io_err("checking for blob"))?;
     if exists {
+        // Another commit may have renamed the blob into place and not yet synced its
+        // directory; syncing here makes this acknowledgement durable on its own.
+        if let Some(parent) = dest.parent() {
+            sync_dir(parent)?;
+        }
         tracing::debug!(upload = id, digest = %expected, "blob already stored, upload dropped");
         remove_upload(upload);
         return Ok(size);

@@ -126,6 +126,11 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Drops an upload session; `Ok` even if it is already gone.
     async fn cancel_upload(&self, id: &str) -> Result<(), BlobError>;
 
+    /// Drops an upload session unless a request is appending to or committing it right
+    /// now; returns whether it was dropped (or already gone). For sweeps of abandoned
+    /// uploads, which must never pull the file from under a slow client.
+    async fn cancel_idle_upload(&self, id: &str) -> Result<bool, BlobError>;
+
     /// Upload ids present in storage with their last modification time, to purge orphans.
     async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>, BlobError>;
 

@@ -5,6 +5,10 @@
 //! The blob tree on disk never shows a half-written blob: every file under
 //! `<data>/blobs/sha256/<2 hex>/<hex>` hashes to its name, checked both right after the kill
 //! and after the restart. Three rounds kill the server at different instants.
+//!
+//! SIGKILL leaves the kernel's page cache intact, so this proves atomic publication and the
+//! order of writes (bytes before links, links before acknowledgements), not that data reached
+//! the disk: the fsyncs that guard against power loss cannot be observed from here.
 
 mod support;
 mod support_http;

@@ -65,7 +65,8 @@ impl MetaStore {
     /// Removes the link between `repo` and `digest`; returns whether there was one.
     ///
     /// Appends a `blob.deleted` event when a link was removed. Manifests that reference
-    /// the blob are left alone: the registry decides whether unlinking is allowed.
+    /// the blob are left alone and no check refuses the unlink: as in Distribution, a
+    /// client that deletes a layer still in use breaks the images that use it.
     pub async fn unlink_blob(
         &self,
         repo: &RepositoryName,

@@ -170,8 +170,8 @@ impl MetaStore {
     /// it existed.
     ///
     /// Appends `tag.deleted` per removed tag and `manifest.deleted`. Index manifests that
-    /// list this one as a child are left alone: the registry decides whether that is
-    /// allowed.
+    /// list this one as a child are left alone and nothing refuses the delete, as the
+    /// spec allows; such an index then names a child that is gone.
     pub async fn delete_manifest(
         &self,
         repo: &RepositoryName,

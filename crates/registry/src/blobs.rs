@@ -104,6 +104,9 @@ impl Registry {
         chunk: Chunk,
     ) -> Result<u64, RegistryError> {
         self.owned_upload(repository, id).await?;
+        // Touched before and after: the sweep of idle uploads judges by this time, and a
+        // long chunk must count as activity from its first byte.
+        self.meta.touch_upload(id, now_millis()).await?;
         let size = self.write_chunk(repository, id, chunk).await?;
         self.meta.touch_upload(id, now_millis()).await?;
         Ok(size)
@@ -119,6 +122,7 @@ impl Registry {
         last_chunk: Option<Chunk>,
     ) -> Result<u64, RegistryError> {
         self.owned_upload(repository, id).await?;
+        self.meta.touch_upload(id, now_millis()).await?;
         if let Some(chunk) = last_chunk {
             self.write_chunk(repository, id, chunk).await?;
         }

@@ -14,10 +14,11 @@ impl Registry {
         let cutoff = now_millis() - idle.as_millis() as i64;
         let mut purged = 0;
         for id in self.meta.uploads_idle_since(cutoff).await? {
-            self.blobs
-                .cancel_upload(&id)
-                .await
-                .map_err(RegistryError::Storage)?;
+            // A request streaming into the upload right now keeps it, however long the
+            // stream has lasted; it is judged again after the request ends.
+            if !self.cancel_idle(&id).await? {
+                continue;
+            }
             self.meta.delete_upload(&id).await?;
             purged += 1;
         }
@@ -33,14 +34,20 @@ impl Registry {
         for (id, modified) in stored {
             // A session recorded in the metadata store is judged by its own clock above;
             // only bytes nobody owns are swept by file age.
-            if modified < horizon && self.meta.upload(&id).await?.is_none() {
-                self.blobs
-                    .cancel_upload(&id)
-                    .await
-                    .map_err(RegistryError::Storage)?;
+            if modified < horizon
+                && self.meta.upload(&id).await?.is_none()
+                && self.cancel_idle(&id).await?
+            {
                 purged += 1;
             }
         }
         Ok(purged)
+    }
+
+    async fn cancel_idle(&self, id: &str) -> Result<bool, RegistryError> {
+        self.blobs
+            .cancel_idle_upload(id)
+            .await
+            .map_err(RegistryError::Storage)
     }
 }

@@ -220,3 +220,51 @@ async fn idle_uploads_are_purged() {
         .next()
         .is_none());
 }
+
+#[tokio::test]
+async fn the_sweep_leaves_an_upload_alone_while_a_request_streams_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(&dir).await;
+    let a = repo("a");
+    let id = registry.start_upload(&a).await.unwrap();
+
+    // A body that sends one piece and then stalls until the test releases it, like a
+    // slow client in the middle of a long PATCH.
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let slow: ByteStream = Box::pin(futures_util::stream::unfold(
+        (0, Some(released)),
+        |(step, gate)| async move {
+            match step {
+                0 => Some((Ok(Bytes::from_static(b"first")), (1, gate))),
+                1 => {
+                    let _ = gate?.await;
+                    Some((Ok(Bytes::from_static(b"second")), (2, None)))
+                }
+                _ => None,
+            }
+        },
+    ));
+    let chunk = Chunk {
+        start: None,
+        length: None,
+        body: slow,
+    };
+    let appending = {
+        let registry = registry.clone();
+        let (a, id) = (a.clone(), id.clone());
+        tokio::spawn(async move { registry.append_upload(&a, &id, chunk).await })
+    };
+
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let purged = registry.purge_idle_uploads(Duration::ZERO).await.unwrap();
+    assert_eq!(purged, 0, "an upload in use was purged");
+
+    release.send(()).unwrap();
+    assert_eq!(appending.await.unwrap().unwrap(), 11);
+    let digest = Digest::sha256(b"firstsecond");
+    registry
+        .finish_upload(&a, &id, &digest, None)
+        .await
+        .unwrap();
+    assert_eq!(registry.blob_size(&a, &digest).await.unwrap(), 11);
+}

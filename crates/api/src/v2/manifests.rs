@@ -106,7 +106,7 @@ async fn put(
             if err.is::<http_body_util::LengthLimitError>() {
                 too_large(MAX_MANIFEST_BYTES + 1)
             } else {
-                ApiError::BodyUnreadable
+                ApiError::ManifestBodyUnreadable
             }
         })?
         .to_bytes();

@@ -35,11 +35,18 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> R
         return response;
     };
     let label = endpoint.label();
+    let allowed = endpoint.allowed_methods();
     let carries_body = http_body::Body::size_hint(&body).exact() != Some(0);
     let mut response = match handle(&state, endpoint, parts, body).await {
         Ok(response) => response,
         Err(err) => {
+            let method_refused = matches!(err, ApiError::MethodNotAllowed { .. });
             let mut response = err.into_response();
+            if method_refused {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allowed));
+            }
             // A refused request's body may be partly unread, and the server will not
             // read the rest; saying so lets the client open a fresh connection instead
             // of sending its next request into one that is about to close.
