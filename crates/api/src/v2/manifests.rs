@@ -52,12 +52,13 @@ async fn get(
 ) -> Result<Response, ApiError> {
     let manifest = state.registry.manifest(repository, reference).await?;
     check_acceptable(headers, &manifest.media_type)?;
-    let mut response = (StatusCode::OK, Body::from(manifest.content.clone())).into_response();
+    let size = manifest.content.len() as u64;
+    let mut response = (StatusCode::OK, Body::from(manifest.content)).into_response();
     describe(
         response.headers_mut(),
         &manifest.media_type,
         manifest.digest.as_str(),
-        manifest.content.len() as u64,
+        size,
     );
     Ok(response)
 }
