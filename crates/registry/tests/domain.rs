@@ -33,6 +33,15 @@ fn whole(data: &'static [u8]) -> Chunk {
     }
 }
 
+/// A chunk appended wherever the upload ends, with no declared length.
+fn appended(data: &'static [u8]) -> Chunk {
+    Chunk {
+        start: None,
+        length: None,
+        body: body(data),
+    }
+}
+
 async fn push(registry: &Registry, repository: &RepositoryName, data: &'static [u8]) -> Digest {
     let digest = Digest::sha256(data);
     registry
@@ -84,18 +93,10 @@ async fn an_upload_belongs_to_the_repository_that_started_it() {
 
     let foreign = registry.upload_size(&b, &id).await;
     assert!(matches!(foreign, Err(RegistryError::UploadUnknown { .. })));
-    let chunk = Chunk {
-        start: None,
-        length: None,
-        body: body(b"abc"),
-    };
+    let chunk = appended(b"abc");
     assert!(registry.append_upload(&b, &id, chunk).await.is_err());
 
-    let chunk = Chunk {
-        start: None,
-        length: None,
-        body: body(b"abc"),
-    };
+    let chunk = appended(b"abc");
     assert_eq!(registry.append_upload(&a, &id, chunk).await.unwrap(), 3);
     let out_of_order = Chunk {
         start: Some(1),
@@ -120,11 +121,7 @@ async fn a_digest_mismatch_stores_nothing_and_ends_the_session() {
     let a = repo("a");
     let id = registry.start_upload(&a).await.unwrap();
     let wrong = Digest::sha256(b"something else");
-    let last = Chunk {
-        start: None,
-        length: None,
-        body: body(b"abc"),
-    };
+    let last = appended(b"abc");
     let refused = registry.finish_upload(&a, &id, &wrong, Some(last)).await;
     assert!(matches!(refused, Err(RegistryError::DigestMismatch { .. })));
     assert!(registry.blob_size(&a, &wrong).await.is_err());

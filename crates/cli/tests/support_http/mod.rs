@@ -443,13 +443,7 @@ pub fn raw_request(base: &str, head: &str, body_parts: &[&[u8]]) -> (u16, String
     }
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+    status_and_text(&response)
 }
 
 /// Sends a request head and part of its declared body, then drops the connection,
@@ -524,13 +518,7 @@ pub fn read_one_response(stream: &mut TcpStream) -> (u16, String) {
             Ok(n) => buf.extend_from_slice(&byte[..n]),
         }
     }
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+    status_and_text(&buf)
 }
 
 /// Sends a request head, gives the server `wait` to answer from the head alone (as it may
@@ -556,4 +544,15 @@ pub fn raw_early_response(
         .expect("timeout");
     let (status, text) = read_one_response(&mut stream);
     (status, text, stream)
+}
+
+/// A raw HTTP response's status code (0 when there is none) and its text.
+fn status_and_text(response: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
 }
