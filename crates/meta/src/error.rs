@@ -1,7 +1,8 @@
 //! The one error type of the metadata store.
 //!
-//! Variants that name a digest describe a request the store refused; `Corrupt` and
-//! `Database` describe a fault of the store itself.
+//! Variants that name a digest, `Conflict` and `NotFound` describe a request the store
+//! refused; `Corrupt` and `Database` describe a fault of the store itself. The messages
+//! of `Conflict` and `NotFound` are complete sentences naming the record concerned.
 
 use berth_oci::Digest;
 
@@ -32,6 +33,14 @@ pub enum MetaError {
         /// The size recorded in the store.
         actual: u64,
     },
+
+    /// A record with the same name already exists; the write changed nothing.
+    #[error("{0}")]
+    Conflict(String),
+
+    /// The record a write names does not exist; the write changed nothing.
+    #[error("{0}")]
+    NotFound(String),
 
     /// The database was written by a newer berth; this one must not touch it.
     #[error(

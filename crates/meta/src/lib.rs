@@ -1,7 +1,9 @@
 //! The metadata store of berth: everything that is not blob bytes.
 //!
 //! [`MetaStore`] keeps repositories, blob links, manifests and their references, tags,
-//! referrers, upload sessions and the event outbox in SQLite (through sqlx).
+//! referrers, upload sessions and the event outbox in SQLite (through sqlx). It also
+//! keeps identity: principals with their hashed secrets and roles, token signing keys,
+//! settings, anonymous pull, federations and the audit log.
 //!
 //! Guarantees:
 //! - an acknowledged write survives `kill -9` and power loss (WAL, `synchronous=FULL`);
@@ -13,17 +15,24 @@
 //!
 //! Times are unix milliseconds supplied by the caller, which keeps tests deterministic.
 
+mod audit;
 mod blobs;
 mod catalog;
 mod error;
 mod events;
+mod identity;
 mod manifests;
 mod migrate;
 mod store;
 mod uploads;
 
+pub use audit::{AuditEvent, AuditQuery, AuditRecord};
 pub use error::MetaError;
 pub use events::Event;
+pub use identity::{
+    FederationRecord, PrincipalKind, PrincipalRecord, RoleAssignmentRecord, SecretRecord,
+    SigningKeyRecord,
+};
 pub use manifests::{ManifestInfo, NewManifest, PutManifestOutcome, Referrer, StoredManifest};
 pub use store::MetaStore;
 pub use uploads::UploadRecord;

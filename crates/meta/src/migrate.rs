@@ -12,7 +12,10 @@ use sqlx::SqlitePool;
 use crate::error::MetaError;
 
 /// The migrations in order; the version of each is its position, starting at 1.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_identity.sql"),
+];
 
 /// The newest schema version this build knows.
 pub(crate) fn latest_version() -> i64 {

@@ -6,9 +6,9 @@ use berth_meta::{MetaError, MetaStore};
 use common::Fixture;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-const KNOWN_VERSION: i64 = 1;
+const KNOWN_VERSION: i64 = 2;
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 15] = [
     "repositories",
     "blobs",
     "repository_blobs",
@@ -17,6 +17,13 @@ const TABLES: [&str; 8] = [
     "tags",
     "uploads",
     "events",
+    "principals",
+    "principal_secrets",
+    "role_assignments",
+    "signing_keys",
+    "settings",
+    "federations",
+    "audit_log",
 ];
 
 #[tokio::test]
@@ -82,6 +89,91 @@ async fn older_database_is_upgraded() {
         .await
         .expect("tables exist");
     assert!(repos.is_empty());
+}
+
+#[tokio::test]
+async fn version_1_database_keeps_its_data_when_migrated_to_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("meta.db");
+    // A database as the first release left it: migration 1 applied, with data.
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("create");
+    sqlx::query("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER)")
+        .execute(&pool)
+        .await
+        .expect("bookkeeping table");
+    sqlx::raw_sql(include_str!("../migrations/0001_initial.sql"))
+        .execute(&pool)
+        .await
+        .expect("migration 1");
+    sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0)")
+        .execute(&pool)
+        .await
+        .expect("record version 1");
+    let layer = common::digest(b"layer");
+    let version_1_data = [
+        "INSERT INTO repositories (id, name, created_at) VALUES (7, 'library/alpine', 5)",
+        "INSERT INTO blobs (digest, size, created_at) VALUES (?1, 5, 5)",
+        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (7, ?1, 5)",
+        "INSERT INTO events (at, kind, repository, digest) \
+         VALUES (5, 'blob.pushed', 'library/alpine', ?1)",
+    ];
+    for sql in version_1_data {
+        sqlx::query(sql)
+            .bind(layer.as_str())
+            .execute(&pool)
+            .await
+            .expect("version 1 data");
+    }
+    pool.close().await;
+
+    let store = MetaStore::open(&path).await.expect("open");
+
+    assert_eq!(store.schema_version().await.expect("version"), 2);
+    let repo = common::repo("library/alpine");
+    assert_eq!(
+        store.list_repositories(None, None).await.expect("list"),
+        ["library/alpine"]
+    );
+    assert_eq!(
+        store.linked_blob_size(&repo, &layer).await.expect("size"),
+        Some(5)
+    );
+    let events = store.events_after(0, 10).await.expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, "blob.pushed");
+    // The new column defaults to closed, and the repository can be opened.
+    assert!(!store.anonymous_pull("library/alpine").await.expect("read"));
+    store
+        .set_anonymous_pull("library/alpine", true)
+        .await
+        .expect("enable");
+    assert_eq!(
+        store.anonymous_repositories(10, None).await.expect("list"),
+        ["library/alpine"]
+    );
+    assert_eq!(store.count_principals().await.expect("count"), 0);
+    assert_eq!(store.count_audit().await.expect("count"), 0);
+    store.close().await;
+
+    let pool = SqlitePoolOptions::new()
+        .connect_with(SqliteConnectOptions::new().filename(&path))
+        .await
+        .expect("inspect");
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .expect("versions");
+    assert_eq!(versions, [1, 2]);
+    pool.close().await;
 }
 
 #[tokio::test]
