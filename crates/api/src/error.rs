@@ -7,6 +7,8 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_auth::AuthError;
+use berth_meta::MetaError;
 use berth_oci::{ErrorCode, OciError};
 use berth_registry::RegistryError;
 use serde::Serialize;
@@ -42,6 +44,27 @@ pub enum ApiError {
 
     #[error("{method} is not supported on this endpoint")]
     MethodNotAllowed { method: String },
+
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+
+    #[error("{message}")]
+    Unauthenticated { challenge: String, message: String },
+
+    #[error("{message}")]
+    Denied { message: String },
+
+    #[error("{message}")]
+    NotFound { message: String },
+
+    #[error("the request body is invalid: {reason}")]
+    BodyInvalid { reason: String },
+
+    #[error("authentication is turned off on this registry (--auth none); identities and tokens are not available")]
+    AuthDisabled,
 }
 
 impl From<OciError> for ApiError {
@@ -71,7 +94,47 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::Unsupported)
             }
+            ApiError::Auth(err) => auth_status(err),
+            ApiError::Meta(err) => meta_status(err),
+            ApiError::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            ApiError::Denied { .. } => (StatusCode::FORBIDDEN, ErrorCode::Denied),
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, ErrorCode::NameUnknown),
+            ApiError::BodyInvalid { .. } | ApiError::AuthDisabled => {
+                (StatusCode::BAD_REQUEST, ErrorCode::Unsupported)
+            }
         }
+    }
+
+    /// Whether the failure is the server's own, so the client learns only that it happened.
+    fn is_internal(&self) -> bool {
+        match self {
+            ApiError::Registry(err) => err.is_internal(),
+            ApiError::Auth(err) => err.is_internal(),
+            ApiError::Meta(err) => meta_status(err).0 == StatusCode::INTERNAL_SERVER_ERROR,
+            _ => false,
+        }
+    }
+}
+
+fn auth_status(err: &AuthError) -> (StatusCode, ErrorCode) {
+    match err {
+        AuthError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests),
+        AuthError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Denied),
+        AuthError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NameUnknown),
+        AuthError::Invalid(_) | AuthError::InvalidScope(_) => {
+            (StatusCode::BAD_REQUEST, ErrorCode::Unsupported)
+        }
+        AuthError::Meta(err) => meta_status(err),
+        err if err.is_internal() => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Unknown),
+        _ => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+    }
+}
+
+fn meta_status(err: &MetaError) -> (StatusCode, ErrorCode) {
+    match err {
+        MetaError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Denied),
+        MetaError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NameUnknown),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Unknown),
     }
 }
 
@@ -100,7 +163,7 @@ struct ErrorEntry<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let internal = matches!(&self, ApiError::Registry(err) if err.is_internal());
+        let internal = self.is_internal();
         let message = if internal {
             tracing::error!(code = code.as_str(), err = ?self, "request failed");
             "the registry failed to complete the request; retry, and report it if it persists"
@@ -122,6 +185,22 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        match &self {
+            ApiError::Unauthenticated { challenge, .. } => {
+                if let Ok(value) = HeaderValue::from_str(challenge) {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            ApiError::Auth(AuthError::Throttled { retry_after }) => {
+                let seconds = retry_after.as_secs().max(1).to_string();
+                if let Ok(value) = HeaderValue::from_str(&seconds) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+            }
+            _ => {}
+        }
         if let ApiError::RangeNotSatisfiable { size } = self {
             if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 response.headers_mut().insert(header::CONTENT_RANGE, value);

@@ -58,6 +58,32 @@ pub struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, env = "BERTH_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Access control: `token` requires an identity for everything not public; `none`
+    /// leaves the registry open to anyone who reaches it [default: token].
+    #[arg(long, env = "BERTH_AUTH", value_enum)]
+    pub auth: Option<AuthMode>,
+    /// The service name tokens are bound to, sent in the token challenge [default: berth].
+    #[arg(long, env = "BERTH_SERVICE")]
+    pub service: Option<String>,
+    /// The URL clients reach the registry at, when it differs from the Host they send
+    /// (behind a proxy); the token realm is built from it.
+    #[arg(long, env = "BERTH_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Lifetime of access tokens, in seconds [default: 300].
+    #[arg(long, env = "BERTH_TOKEN_TTL")]
+    pub token_ttl: Option<u64>,
+    /// The longest lifetime of a login token, in seconds [default: 86400].
+    #[arg(long, env = "BERTH_LOGIN_TTL_MAX")]
+    pub login_ttl_max: Option<u64>,
+}
+
+/// Whether requests need an identity.
+#[derive(Clone, Copy, Debug, Default, Deserialize, ValueEnum, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    #[default]
+    Token,
+    None,
 }
 
 /// The config file's shape: the same settings as the flags.
@@ -73,6 +99,11 @@ struct FileConfig {
     shutdown_grace: Option<u64>,
     log: Option<String>,
     log_format: Option<LogFormat>,
+    auth: Option<AuthMode>,
+    service: Option<String>,
+    public_url: Option<String>,
+    token_ttl: Option<u64>,
+    login_ttl_max: Option<u64>,
 }
 
 /// Resolved settings.
@@ -86,6 +117,11 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub log: String,
     pub log_format: LogFormat,
+    pub auth: AuthMode,
+    pub service: String,
+    pub public_url: Option<String>,
+    pub token_ttl: Duration,
+    pub login_ttl_max: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +171,15 @@ impl Config {
             shutdown_grace: seconds(args.shutdown_grace, file.shutdown_grace, 30),
             log: args.log.or(file.log).unwrap_or_else(|| "info".to_string()),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            auth: args.auth.or(file.auth).unwrap_or_default(),
+            service: args
+                .service
+                .or(file.service)
+                .unwrap_or_else(|| "berth".to_string()),
+            public_url: args.public_url.or(file.public_url),
+            token_ttl: seconds(args.token_ttl, file.token_ttl, 300).max(Duration::from_secs(10)),
+            login_ttl_max: seconds(args.login_ttl_max, file.login_ttl_max, 86_400)
+                .max(Duration::from_secs(60)),
         })
     }
 }
@@ -162,6 +207,20 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("berth-data"));
         assert_eq!(config.upload_ttl, Duration::from_secs(86_400));
         assert!(config.tls.is_none());
+        assert_eq!(config.auth, AuthMode::Token);
+        assert_eq!(config.service, "berth");
+    }
+
+    #[test]
+    fn auth_can_be_turned_off_in_the_file() {
+        let f = file("auth = \"none\"\nservice = \"registry.example\"\n");
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            ..ServeArgs::default()
+        };
+        let config = Config::resolve(args).unwrap();
+        assert_eq!(config.auth, AuthMode::None);
+        assert_eq!(config.service, "registry.example");
     }
 
     #[test]

@@ -6,14 +6,20 @@
 //! flushed. Nothing is half-written at any point: blob storage publishes only verified,
 //! fsynced files and every metadata change is one transaction.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use berth_api::auth::ClientAddr;
+use berth_api::AppConfig;
+use berth_auth::audit::AuditLog;
+use berth_auth::authority::{AuthSettings, Authority};
 use berth_blobs::FsBlobStore;
 use berth_meta::MetaStore;
 use berth_registry::Registry;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -22,7 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{Config, TlsFiles};
+use crate::config::{AuthMode, Config, TlsFiles};
 
 /// Runs the registry until a shutdown signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -42,6 +48,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         })?;
     let registry = Registry::new(meta.clone(), Arc::new(blobs));
 
+    let (audit, audit_writer) = AuditLog::start(meta.clone());
+    let auth = match config.auth {
+        AuthMode::None => {
+            tracing::warn!(
+                "AUTHENTICATION IS OFF: anyone who can reach this port can push, pull and \
+                 delete anything; use --auth token outside local experiments"
+            );
+            None
+        }
+        AuthMode::Token => Some(open_authority(&config, &meta, &data_dir, audit.clone()).await?),
+    };
+
     let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -58,13 +76,51 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.upload_ttl,
         config.upload_purge_interval,
     ));
-    let app = berth_api::router(registry);
+    let app = berth_api::router(AppConfig {
+        registry,
+        auth,
+        audit,
+        public_url: config.public_url.clone(),
+        tls: tls.is_some(),
+    });
     accept_until_shutdown(listener, app, tls, config.shutdown_grace).await;
 
     sweeper.abort();
+    // Connections cut off at the end of the grace period may still hold the audit
+    // handle; waiting for them could hang the shutdown.
+    if tokio::time::timeout(Duration::from_secs(5), audit_writer.finish())
+        .await
+        .is_err()
+    {
+        tracing::warn!("audit events still queued at shutdown were not written");
+    }
     meta.close().await;
     tracing::info!("berth stopped");
     Ok(())
+}
+
+/// Starts the identity service and, on a registry without principals, creates `owner`.
+async fn open_authority(
+    config: &Config,
+    meta: &MetaStore,
+    data_dir: &std::path::Path,
+    audit: AuditLog,
+) -> anyhow::Result<Authority> {
+    let settings = AuthSettings {
+        service: config.service.clone(),
+        access_ttl: config.token_ttl,
+        login_ttl_max: config.login_ttl_max,
+        ..AuthSettings::default()
+    };
+    let authority = Authority::open(meta.clone(), settings, audit)
+        .await
+        .context("cannot load the token signing keys")?;
+    let password_file = data_dir.join("owner-password");
+    authority
+        .bootstrap_owner(&password_file)
+        .await
+        .context("cannot create the first principal")?;
+    Ok(authority)
 }
 
 async fn accept_until_shutdown(
@@ -95,9 +151,9 @@ async fn accept_until_shutdown(
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(TokioIo::new(stream), app, watcher).await,
+                None => serve_connection(TokioIo::new(stream), app, peer, watcher).await,
                 Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(stream) => serve_connection(TokioIo::new(stream), app, watcher).await,
+                    Ok(stream) => serve_connection(TokioIo::new(stream), app, peer, watcher).await,
                     Err(err) => tracing::debug!(peer = %peer, err = %err, "tls handshake failed"),
                 },
             }
@@ -118,10 +174,16 @@ async fn accept_until_shutdown(
 async fn serve_connection<S>(
     io: TokioIo<S>,
     app: Router,
+    peer: SocketAddr,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Access control counts failed logins per address, so every request learns its peer.
+    let app = tower::ServiceExt::map_request(app, move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ClientAddr(peer));
+        request
+    });
     let service = TowerToHyperService::new(app);
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())

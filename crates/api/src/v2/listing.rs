@@ -14,6 +14,8 @@ use serde_json::json;
 use super::{digest, page_size, repository, value};
 use crate::error::ApiError;
 use crate::AppState;
+use berth_auth::authority::{Caller, CatalogView};
+use berth_registry::{Registry, RegistryError};
 
 static FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
 
@@ -88,12 +90,58 @@ fn json<T: Serialize>(content_type: &'static str, body: &T) -> Response {
 pub async fn catalog(state: &AppState, parts: &Parts) -> Result<Response, ApiError> {
     let query = page_query(parts)?;
     let registry = &state.registry;
-    let page = paged(&query, |last, limit| async move {
-        registry.catalog(last.as_deref(), limit).await
-    })
-    .await?;
+    let view = match (state.auth.as_ref(), parts.extensions.get::<Caller>()) {
+        (Some(authority), Some(caller)) => Some(authority.catalog_view(caller).await?),
+        _ => None,
+    };
+    let page = match view.filter(|view| !view.sees_everything()) {
+        None => {
+            paged(&query, |last, limit| async move {
+                registry.catalog(last.as_deref(), limit).await
+            })
+            .await?
+        }
+        Some(view) => {
+            let view = &view;
+            paged(&query, |last, limit| async move {
+                visible_catalog(registry, view, last, limit).await
+            })
+            .await?
+        }
+    };
     let response = json("application/json", &json!({ "repositories": page.items }));
     Ok(with_link(response, "/v2/_catalog", page.next))
+}
+
+/// Repositories the caller may see, in order: the catalog is read in batches and
+/// filtered until the page is full or the catalog ends.
+async fn visible_catalog(
+    registry: &Registry,
+    view: &CatalogView,
+    mut last: Option<String>,
+    limit: Option<u32>,
+) -> Result<Vec<String>, RegistryError> {
+    const BATCH: u32 = 1000;
+    let meta = registry.meta();
+    let wanted = limit.map_or(usize::MAX, |n| n as usize);
+    let mut visible = Vec::new();
+    loop {
+        let batch = registry.catalog(last.as_deref(), Some(BATCH)).await?;
+        let exhausted = batch.len() < BATCH as usize;
+        for name in batch {
+            let allowed = view.can_see(&name, false) || meta.anonymous_pull(&name).await?;
+            if allowed {
+                visible.push(name.clone());
+                if visible.len() == wanted {
+                    return Ok(visible);
+                }
+            }
+            last = Some(name);
+        }
+        if exhausted {
+            return Ok(visible);
+        }
+    }
 }
 
 pub async fn tags(state: &AppState, name: &str, parts: &Parts) -> Result<Response, ApiError> {

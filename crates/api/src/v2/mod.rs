@@ -16,10 +16,13 @@ use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_auth::audit::{outcome, AuditEntry};
+use berth_auth::authority::Caller;
 use berth_oci::{Digest, RepositoryName};
 use berth_registry::ByteStream;
 use futures_util::StreamExt;
 
+use crate::auth;
 use crate::error::ApiError;
 use crate::observe::RouteLabel;
 use crate::route::{self, Endpoint};
@@ -27,7 +30,7 @@ use crate::AppState;
 
 /// Entry point for every path the router does not know itself.
 pub async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let Some(endpoint) = route::parse(&path) else {
         let mut response = ApiError::NoSuchEndpoint { path: path.clone() }.into_response();
@@ -37,7 +40,18 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> R
     let label = endpoint.label();
     let allowed = endpoint.allowed_methods();
     let carries_body = http_body::Body::size_hint(&body).exact() != Some(0);
-    let mut response = match handle(&state, endpoint, parts, body).await {
+    let audited = audited_write(&endpoint, &parts.method);
+    let admitted = auth::admit(&state, &endpoint, &mut parts).await;
+    let principal = parts
+        .extensions
+        .get::<Caller>()
+        .and_then(|caller| caller.name().map(str::to_string));
+    let source = auth::source(&parts);
+    let result = match admitted {
+        Ok(()) => handle(&state, endpoint, parts, body).await,
+        Err(err) => Err(err),
+    };
+    let mut response = match result {
         Ok(response) => response,
         Err(err) => {
             let method_refused = matches!(err, ApiError::MethodNotAllowed { .. });
@@ -58,8 +72,71 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> R
             response
         }
     };
+    if let (Some((action, repository)), true) = (audited, admitted_ok(&response)) {
+        record_write(&state, &response, action, repository, principal, source);
+    }
     response.extensions_mut().insert(RouteLabel(label));
     response
+}
+
+/// Refusals by access control are audited where they happen; everything else that
+/// reached a handler is audited here.
+fn admitted_ok(response: &Response) -> bool {
+    !matches!(
+        response.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+    )
+}
+
+/// The writes the audit log records, with the repository they touch. Chunk uploads and
+/// session starts are steps of a push, recorded once when the blob is complete.
+fn audited_write<'a>(endpoint: &Endpoint<'a>, method: &Method) -> Option<(&'static str, &'a str)> {
+    match (endpoint, method) {
+        (Endpoint::Manifest { name, .. }, &Method::PUT) => Some(("push", name)),
+        (Endpoint::Manifest { name, .. }, &Method::DELETE) => Some(("delete", name)),
+        (Endpoint::Blob { name, .. }, &Method::DELETE) => Some(("delete-blob", name)),
+        (Endpoint::Uploads { name }, &Method::POST) => Some(("push-blob", name)),
+        (Endpoint::Upload { name, .. }, &Method::PUT) => Some(("push-blob", name)),
+        _ => None,
+    }
+}
+
+fn record_write(
+    state: &AppState,
+    response: &Response,
+    action: &'static str,
+    repository: &str,
+    principal: Option<String>,
+    source: std::net::IpAddr,
+) {
+    let status = response.status();
+    // Starting an upload session (202) is not a write yet.
+    if action == "push-blob" && status == StatusCode::ACCEPTED {
+        return;
+    }
+    let digest = response
+        .headers()
+        .get(&blobs::DOCKER_CONTENT_DIGEST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let succeeded = status.is_success();
+    state.audit.record(AuditEntry {
+        principal,
+        action,
+        repository: Some(repository.to_string()),
+        digest,
+        source: Some(source),
+        outcome: if succeeded {
+            outcome::SUCCEEDED
+        } else {
+            outcome::FAILED
+        },
+        detail: if succeeded {
+            String::new()
+        } else {
+            format!("status {}", status.as_u16())
+        },
+    });
 }
 
 async fn handle(

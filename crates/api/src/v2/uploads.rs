@@ -17,6 +17,7 @@ use super::blobs::DOCKER_CONTENT_DIGEST;
 use super::{
     body_stream, content_length, digest, header_str, method_not_allowed, repository, value,
 };
+use crate::auth;
 use crate::error::ApiError;
 use crate::range::parse_content_range;
 use crate::AppState;
@@ -58,6 +59,12 @@ pub async fn start(
             .from
             .as_deref()
             .and_then(|f| RepositoryName::parse(f).ok());
+        // Mounting from a repository the caller may not pull from would leak its
+        // blobs; the spec's fallback applies, so the client simply uploads.
+        let from = match from {
+            Some(from) if auth::may_pull(state, &parts, from.as_str()).await => Some(from),
+            _ => None,
+        };
         if let Some(from) = from {
             if registry.mount_blob(&repository, &digest, &from).await? {
                 return Ok(blob_created(&repository, &digest));
