@@ -1,7 +1,10 @@
-//! The `berth` binary: `berth serve` runs the registry.
+//! The `berth` binary: `berth serve` runs the registry; the other commands are its
+//! client (login, docker's credential helper, management over the HTTP API). Invoked as
+//! `docker-credential-berth`, it speaks only the credential helper protocol.
 //!
 //! Errors reach the user as one plain sentence with its causes, and a non-zero exit.
 
+mod client;
 mod config;
 mod serve;
 
@@ -24,12 +27,19 @@ struct Cli {
 enum Command {
     /// Run the registry (SQLite and a local directory by default).
     Serve(ServeArgs),
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if client::invoked_as_helper(args.first()) {
+        return client::run_as_helper(&args);
+    }
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Serve(args) => Config::resolve(args).and_then(run_server),
+        Command::Client(command) => return client::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
