@@ -23,8 +23,11 @@
 # Sequence per run:
 #   physical.sh                 disk (dd 2 GiB fdatasync) and nginx loopback ceilings
 #   disk                        dd 1 GiB fdatasync: the volume of one push set (see README)
-#   berth                       all phases, default log level (info: one line per request)
+#   berth                       all phases, default log level (info: one line per request),
+#                               authentication on, basic credentials on every request
 #   berth-logwarn               BERTH_LOG=warn, phases small and tags
+#   berth-noauth                --auth none, phase small: the cost of access control is the
+#                               difference to `berth` (which authenticates every request)
 #   distribution                all phases (log level info, its default)
 #   berth-noverify, distribution-noverify
 #                               push and pull again with --no-verify, so that the client does
@@ -182,18 +185,23 @@ run_regbench() { # label pid port phases
   augment "$RESULTS/raw-${label/\#/-}.json" "$RESULTS/${label/\#/-}.json" "$rss"
 }
 
-bench_berth() { # run label log-level phases [regbench args]
-  local run=$1 label=$2 level=$3 phases=$4 port dir pid
+bench_berth() { # run label log-level phases [regbench args]; AUTH_MODE=token|none (default token)
+  local run=$1 label=$2 level=$3 phases=$4 port dir pid creds=()
   shift 4
   port=$(free_port)
   dir="$WORK/$label-$run"
   mkdir -p "$dir"
   BERTH_LOG=$level setsid "$BERTH" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" \
-    2> "$LOGS/$label-$run.log" &
+    --auth "${AUTH_MODE:-token}" 2> "$LOGS/$label-$run.log" &
   pid=$!
   STARTED+=("$pid")
   wait_ready "http://127.0.0.1:$port/v2/" "$pid"
-  run_regbench "$label#$run" "$pid" "$port" "$phases" "$@"
+  # With authentication on, the client logs in as the owner created at first start
+  # (regbench sends basic credentials on every request).
+  if [ -f "$dir/data/owner-password" ]; then
+    creds=(--user owner --password "$(cat "$dir/data/owner-password")")
+  fi
+  run_regbench "$label#$run" "$pid" "$port" "$phases" "${creds[@]}" "$@"
   stop "$pid"
   du -sh "$dir/data" > "$LOGS/$label-$run.du" 2>/dev/null || true
   rm -rf "$dir"
@@ -291,6 +299,9 @@ else
     bench_berth "$run" berth info "$PHASES"
     warn_phases=$(tr ',' '\n' <<< "$PHASES" | grep -xE 'small|tags' | paste -sd, -)
     [ -z "$warn_phases" ] || bench_berth "$run" berth-logwarn warn "$warn_phases"
+    if [[ ",$PHASES," == *",small,"* ]]; then
+      AUTH_MODE=none bench_berth "$run" berth-noauth info small
+    fi
     [ -n "${SKIP_DIST:-}" ] || bench_distribution "$run" distribution "$PHASES"
     if [[ ",$PHASES," == *",pull,"* ]] && [ -z "${SKIP_NOVERIFY:-}" ]; then
       bench_berth "$run" berth-noverify info push,pull --no-verify
