@@ -63,6 +63,10 @@ impl ActionSet {
     /// No action.
     pub const EMPTY: ActionSet = ActionSet(0);
     /// Every action.
+    /// The actions a Docker token can carry (metadata actions have no Docker name).
+    pub const DOCKER: ActionSet =
+        ActionSet(Action::Pull.bit() | Action::Push.bit() | Action::Delete.bit());
+
     pub const ALL: ActionSet = ActionSet(
         Action::Pull.bit()
             | Action::Push.bit()

@@ -231,7 +231,7 @@ struct Cached<T> {
 struct Caches {
     tokens: HashMap<String, Cached<Arc<VerifiedAccess>>>,
     basic: HashMap<[u8; 32], Cached<Arc<Principal>>>,
-    grants: HashMap<i64, Cached<Arc<Grants>>>,
+    grants: HashMap<i64, Cached<Option<Arc<Grants>>>>,
     registry_public: Option<Cached<bool>>,
 }
 
@@ -655,6 +655,14 @@ impl Authority {
 
     /// The grants a principal holds now (cached).
     pub async fn grants_of(&self, principal_id: i64) -> Result<Arc<Grants>, AuthError> {
+        Ok(self
+            .active_grants(principal_id)
+            .await?
+            .unwrap_or_else(|| Arc::new(Grants::new())))
+    }
+
+    /// The grants of a principal that exists and is enabled (cached); `None` otherwise.
+    async fn active_grants(&self, principal_id: i64) -> Result<Option<Arc<Grants>>, AuthError> {
         let generation = self.generation();
         if let Some(cached) = self.caches().grants.get(&principal_id) {
             if cached.until > Instant::now() && cached.generation == generation {
@@ -663,10 +671,11 @@ impl Authority {
         }
         let meta = &self.inner.meta;
         let grants = match meta.principal_by_id(principal_id).await? {
-            Some(record) if record.enabled => grants_from_record(meta, &record).await?,
-            _ => Grants::new(),
+            Some(record) if record.enabled => {
+                Some(Arc::new(grants_from_record(meta, &record).await?))
+            }
+            _ => None,
         };
-        let grants = Arc::new(grants);
         let mut caches = self.caches();
         if caches.grants.len() >= CACHE_LIMIT {
             caches.grants.clear();
@@ -712,16 +721,29 @@ impl Authority {
     }
 
     /// Decides whether `caller` may perform any one of `actions` on `repository`.
+    ///
+    /// A token grants at most what it carries and, since principals change, at most what
+    /// its principal holds now: a disabled or deleted principal's tokens stop working,
+    /// and a removed role stops working for live tokens too.
     pub async fn authorize(
         &self,
         caller: &Caller,
         repository: &str,
         actions: ActionSet,
     ) -> Result<Decision, AuthError> {
-        let held = match caller {
-            Caller::Anonymous => ActionSet::EMPTY,
-            Caller::Principal { grants, .. } => grants.actions_on(repository),
-            Caller::Token(access) => access.actions_on(repository),
+        let (held, live) = match caller {
+            Caller::Anonymous => (ActionSet::EMPTY, None),
+            Caller::Principal { grants, .. } => (grants.actions_on(repository), None),
+            Caller::Token(access) => match access.principal_id {
+                None => (access.actions_on(repository), None),
+                Some(pid) => match self.active_grants(pid).await? {
+                    None => return Ok(Decision::Unauthenticated),
+                    Some(grants) => {
+                        let live = grants.actions_on(repository);
+                        (access.actions_on(repository).intersect(live), Some(live))
+                    }
+                },
+            },
         };
         if !held.intersect(actions).is_empty() {
             return Ok(Decision::Allow);
@@ -732,16 +754,20 @@ impl Authority {
         Ok(match caller {
             Caller::Anonymous => Decision::Unauthenticated,
             Caller::Principal { .. } => Decision::Forbidden,
-            Caller::Token(access) => match access.principal_id {
+            Caller::Token(_) => match live {
                 None => Decision::Unauthenticated,
-                Some(pid) => {
-                    let grants = self.grants_of(pid).await?;
-                    if grants.actions_on(repository).intersect(actions).is_empty() {
-                        Decision::Forbidden
-                    } else {
-                        Decision::InsufficientScope
-                    }
+                // Only actions a token can carry are worth asking a new token for;
+                // metadata permissions have no Docker action, and a client told to
+                // fetch a better token would loop.
+                Some(live)
+                    if !live
+                        .intersect(actions)
+                        .intersect(ActionSet::DOCKER)
+                        .is_empty() =>
+                {
+                    Decision::InsufficientScope
                 }
+                Some(_) => Decision::Forbidden,
             },
         })
     }

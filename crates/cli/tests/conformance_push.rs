@@ -229,7 +229,7 @@ async fn streamed_upload_without_content_range() {
         server.host()
     );
     let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    let (status, text) = raw_request(&server.base, &head, &refs);
+    let (status, text) = raw_request(&server, &head, &refs);
     assert_eq!(status, 202, "{text}");
     assert_eq!(
         raw_header(&text, "range").as_deref(),
@@ -442,7 +442,7 @@ async fn resume_after_connection_dropped_mid_chunk() {
          Content-Length: 100000\r\nContent-Range: 50000-149999\r\n\r\n",
         server.host()
     );
-    raw_abandon(&server.base, &head, &bytes[50_000..80_000]);
+    raw_abandon(&server, &head, &bytes[50_000..80_000]);
 
     // Wait until the server has settled the broken request, then resume where it says.
     let size = settled_upload_size(&c, &location).await;
@@ -836,7 +836,7 @@ async fn manifest_size_limit_is_4_mib() {
         over.len()
     );
     let (status, text, mut stream) =
-        raw_early_response(&server.base, &head, &over, Duration::from_secs(2));
+        raw_early_response(&server, &head, &over, Duration::from_secs(2));
     assert_eq!(status, 413, "oversized manifest: {text}");
     assert!(text.contains("\"SIZE_INVALID\""), "{text}");
 
@@ -845,6 +845,7 @@ async fn manifest_size_limit_is_4_mib() {
     let closes = raw_header(&text, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
     if !closes {
         let probe = format!("GET /v2/ HTTP/1.1\r\nHost: {}\r\n\r\n", server.host());
+        let probe = owner_head(&server, &probe);
         // Without `close` the connection continues after the declared body.
         let _ = stream.write_all(&over);
         let _ = stream.write_all(probe.as_bytes());

@@ -52,8 +52,9 @@ fn serves_the_api_over_tls() {
     );
     assert!(server.base.starts_with("https://"));
 
+    let (user, password) = server.credentials().expect("authentication is on");
     let output = Command::new("curl")
-        .args(["-sS", "-i", "--cacert"])
+        .args(["-sS", "-i", "-u", &format!("{user}:{password}"), "--cacert"])
         .arg(&cert)
         .arg(format!("{}/v2/", server.base))
         .output()

@@ -2,6 +2,9 @@
 //! directory, waits until it answers, and stops it (gracefully or with SIGKILL) on demand.
 //!
 //! Every integration test talks to a real server process over HTTP, the way clients do.
+//! Authentication is on unless a test passes `--auth none`: the server creates the
+//! principal `owner` at first start, and [`Server::credentials`] reads its password from
+//! the data directory so that tests act as the registry owner.
 
 #![allow(dead_code)]
 
@@ -89,6 +92,33 @@ impl Server {
         self.addr.to_string()
     }
 
+    /// Where the server writes the owner's password at first start.
+    pub fn owner_password_path(&self) -> PathBuf {
+        self.data_dir.join("owner-password")
+    }
+
+    /// The password of the principal `owner`; panics when the server wrote none.
+    pub fn owner_password(&self) -> String {
+        let path = self.owner_password_path();
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), self.log()))
+            .trim()
+            .to_string()
+    }
+
+    /// `("owner", password)` when authentication is on, `None` with `--auth none`.
+    pub fn credentials(&self) -> Option<(String, String)> {
+        self.owner_password_path()
+            .exists()
+            .then(|| ("owner".to_string(), self.owner_password()))
+    }
+
+    /// The owner's `Authorization` header value, `None` with `--auth none`.
+    pub fn authorization(&self) -> Option<String> {
+        self.credentials()
+            .map(|(user, password)| basic_authorization(&user, &password))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
@@ -105,10 +135,12 @@ impl Server {
             }
             // Over TLS the listener accepting connections is the readiness signal; the
             // test itself then speaks HTTPS with a real client.
+            // `/v2/` answers 200 without authentication and 401 with it; either means
+            // the server is up.
             let ready = if self.tls() {
                 TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok()
             } else {
-                http_status(self.addr, "/v2/") == Some(200)
+                matches!(http_status(self.addr, "/v2/"), Some(200 | 401))
             };
             if ready {
                 return;
@@ -159,6 +191,13 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// `Basic base64(user:password)`, an `Authorization` header value.
+pub fn basic_authorization(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
 }
 
 /// A loopback address with a port that was free a moment ago.

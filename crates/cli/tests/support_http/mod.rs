@@ -16,7 +16,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::support::Server;
+use crate::support::{basic_authorization, Server};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -179,20 +179,38 @@ pub fn with_query(path: &str, key: &str, value: &str) -> String {
     format!("{path}{sep}{key}={value}")
 }
 
-/// An HTTP client bound to one server's base URL.
+/// An HTTP client bound to one server's base URL, sending one identity's credentials.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     pub base: String,
+    /// The `Authorization` value sent with every request that does not set its own.
+    authorization: Option<String>,
 }
 
 impl Client {
-    /// A client with its own connection pool.
+    /// A client acting as the registry owner (anonymous when authentication is off).
     pub fn new(server: &Server) -> Client {
+        Client::for_base(&server.base).authorized(server.authorization())
+    }
+
+    /// A client that sends no credentials.
+    pub fn anonymous(server: &Server) -> Client {
         Client::for_base(&server.base)
     }
 
-    /// A client for a base URL (`http://127.0.0.1:PORT`).
+    /// A client sending basic credentials: a principal's name and secret, or a username
+    /// with a login token as password.
+    pub fn with_basic(server: &Server, user: &str, password: &str) -> Client {
+        Client::for_base(&server.base).authorized(Some(basic_authorization(user, password)))
+    }
+
+    /// A client sending `Authorization: Bearer <token>`.
+    pub fn with_bearer(server: &Server, token: &str) -> Client {
+        Client::for_base(&server.base).authorized(Some(format!("Bearer {token}")))
+    }
+
+    /// An anonymous client for a base URL (`http://127.0.0.1:PORT`).
     pub fn for_base(base: &str) -> Client {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -202,7 +220,19 @@ impl Client {
         Client {
             http,
             base: base.to_string(),
+            authorization: None,
         }
+    }
+
+    /// The same client sending `authorization` (or nothing) from now on.
+    pub fn authorized(mut self, authorization: Option<String>) -> Client {
+        self.authorization = authorization;
+        self
+    }
+
+    /// The `Authorization` value this client sends, if any.
+    pub fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
     }
 
     fn url(&self, path: &str) -> String {
@@ -224,6 +254,12 @@ impl Client {
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         let url = self.url(path);
         let mut req = self.http.request(method.clone(), &url);
+        let overridden = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        if let (Some(value), false) = (&self.authorization, overridden) {
+            req = req.header("authorization", value.as_str());
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -429,15 +465,25 @@ impl Image {
     }
 }
 
-/// Writes a raw HTTP/1.1 request and reads the whole response (connection closes).
-/// `body_parts` are written in order; used for chunked transfer encoding by hand.
-pub fn raw_request(base: &str, head: &str, body_parts: &[&[u8]]) -> (u16, String) {
-    let addr = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).expect("connect");
+/// `head` with the owner's `Authorization` header added after the request line (unchanged
+/// when authentication is off), so raw requests act as the owner like [`Client::new`].
+pub fn owner_head(server: &Server, head: &str) -> String {
+    match (server.authorization(), head.split_once("\r\n")) {
+        (Some(value), Some((line, rest))) => format!("{line}\r\nAuthorization: {value}\r\n{rest}"),
+        _ => head.to_string(),
+    }
+}
+
+/// Writes a raw HTTP/1.1 request as the owner and reads the whole response (connection
+/// closes). `body_parts` are written in order; used for chunked transfer encoding by hand.
+pub fn raw_request(server: &Server, head: &str, body_parts: &[&[u8]]) -> (u16, String) {
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
-    stream.write_all(head.as_bytes()).expect("write head");
+    stream
+        .write_all(owner_head(server, head).as_bytes())
+        .expect("write head");
     for part in body_parts {
         stream.write_all(part).expect("write body");
     }
@@ -446,12 +492,13 @@ pub fn raw_request(base: &str, head: &str, body_parts: &[&[u8]]) -> (u16, String
     status_and_text(&response)
 }
 
-/// Sends a request head and part of its declared body, then drops the connection,
-/// as a client that loses its network mid-upload does.
-pub fn raw_abandon(base: &str, head: &str, partial_body: &[u8]) {
-    let addr = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.write_all(head.as_bytes()).expect("write head");
+/// Sends a request head (as the owner) and part of its declared body, then drops the
+/// connection, as a client that loses its network mid-upload does.
+pub fn raw_abandon(server: &Server, head: &str, partial_body: &[u8]) {
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream
+        .write_all(owner_head(server, head).as_bytes())
+        .expect("write head");
     stream.write_all(partial_body).expect("write body");
     stream.flush().expect("flush");
     let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -521,18 +568,19 @@ pub fn read_one_response(stream: &mut TcpStream) -> (u16, String) {
     status_and_text(&buf)
 }
 
-/// Sends a request head, gives the server `wait` to answer from the head alone (as it may
-/// for an oversized Content-Length), and only then sends the body. Returns the response
-/// and the connection, to probe whether it can still be used.
+/// Sends a request head (as the owner), gives the server `wait` to answer from the head
+/// alone (as it may for an oversized Content-Length), and only then sends the body.
+/// Returns the response and the connection, to probe whether it can still be used.
 pub fn raw_early_response(
-    base: &str,
+    server: &Server,
     head: &str,
     body: &[u8],
     wait: Duration,
 ) -> (u16, String, TcpStream) {
-    let addr = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.write_all(head.as_bytes()).expect("write head");
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream
+        .write_all(owner_head(server, head).as_bytes())
+        .expect("write head");
     stream.set_read_timeout(Some(wait)).expect("timeout");
     let mut first = [0u8; 1];
     let early = matches!(stream.peek(&mut first), Ok(n) if n > 0);
@@ -555,4 +603,107 @@ fn status_and_text(response: &[u8]) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, text)
+}
+
+// ----- identity: the management API and the token endpoint -----
+
+impl Client {
+    /// A JSON request to the management API (`/api/v1/...`).
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        let body = body.map(|b| serde_json::to_vec(&b).expect("serialize"));
+        let headers: &[(&str, &str)] = if body.is_some() {
+            &[("content-type", "application/json")]
+        } else {
+            &[]
+        };
+        self.send(method, path, headers, body).await
+    }
+
+    /// Creates a principal from a `POST /api/v1/principals` body; asserts 201 and returns
+    /// its first secret.
+    pub async fn create_principal(&self, body: Value) -> String {
+        let resp = self.api("POST", "/api/v1/principals", Some(body)).await;
+        resp.expect(201);
+        resp.json()["secret"]["secret"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no secret: {}", resp.describe()))
+            .to_string()
+    }
+
+    /// `GET /token?service=berth&scope=…` with this client's credentials.
+    pub async fn token_response(&self, scopes: &[&str]) -> Resp {
+        let mut path = "/token?service=berth".to_string();
+        for scope in scopes {
+            path = with_query(&path, "scope", scope);
+        }
+        self.get(&path).await
+    }
+
+    /// An access token for `scopes`; asserts 200.
+    pub async fn token(&self, scopes: &[&str]) -> String {
+        let resp = self.token_response(scopes).await;
+        resp.expect(200);
+        resp.json()["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {}", resp.describe()))
+            .to_string()
+    }
+
+    /// A form `POST /token` (OAuth2 grants); `pairs` are URL-encoded here.
+    pub async fn token_form(&self, pairs: &[(&str, &str)]) -> Resp {
+        let body: String = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        self.send("POST", "/token", &headers, Some(body.into_bytes()))
+            .await
+    }
+}
+
+/// Percent-encodes everything but unreserved characters, as forms and queries need.
+pub fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The claims of a JWT, decoded without verifying anything.
+pub fn jwt_claims(token: &str) -> Value {
+    jwt_part(token, 1)
+}
+
+/// The header of a JWT, decoded without verifying anything.
+pub fn jwt_header(token: &str) -> Value {
+    jwt_part(token, 0)
+}
+
+fn jwt_part(token: &str, index: usize) -> Value {
+    use base64::Engine;
+    let part = token
+        .split('.')
+        .nth(index)
+        .unwrap_or_else(|| panic!("not a JWT: {token}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap_or_else(|e| panic!("JWT part {index} is not base64url: {e}"));
+    serde_json::from_slice(&bytes).expect("JWT part is JSON")
+}
+
+/// Every regular file under `<data>/uploads/`.
+pub fn upload_files(data_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("uploads")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect()
 }
