@@ -12,7 +12,8 @@
 #   none    the open server, no credentials
 #   basic   the authenticated server, the owner's basic credentials on every request
 #   bearer  the authenticated server, an access token from /token on every request
-# Prints each round and the median req/s and p99 per variant.
+# Prints each round and, per variant, the median req/s, p99 and server CPU time per
+# request (from /proc; steadier than req/s on a VM whose client shares the cores).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,12 +31,13 @@ trap 'for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-start() { # name auth-mode -> sets PORT
+start() { # name auth-mode -> sets PORT and PID
   local name=$1 mode=$2
   PORT=$(free_port)
   BERTH_LOG=info "$BERTH" serve --data-dir "$WORK/$name" --listen "127.0.0.1:$PORT" \
     --auth "$mode" 2> "$WORK/$name.log" &
-  PIDS+=("$!")
+  PID=$!
+  PIDS+=("$PID")
   for _ in $(seq 1 100); do
     curl -s -o /dev/null "http://127.0.0.1:$PORT/v2/" && return 0
     sleep 0.1
@@ -60,9 +62,11 @@ push_image() { # base curl-auth-args...
 
 start open none
 OPEN="http://127.0.0.1:$PORT"
+OPEN_PID=$PID
 push_image "$OPEN"
 start secured token
 SECURED="http://127.0.0.1:$PORT"
+SECURED_PID=$PID
 PASSWORD=$(cat "$WORK/secured/owner-password")
 push_image "$SECURED" -u "owner:$PASSWORD"
 BASIC="Basic $(printf 'owner:%s' "$PASSWORD" | base64 -w0)"
@@ -72,19 +76,25 @@ TOKEN=$(curl -sf -u "owner:$PASSWORD" \
 # The access token lives 300 s by default; each round fetches a fresh one below.
 
 ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
-run_wrk() { # variant url [header]
-  local out
-  if [ $# -ge 3 ]; then
-    out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "$ACCEPT" -H "Authorization: $3" "$2")
+# The server's CPU time (user + system) in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run_wrk() { # variant server-pid url [header]
+  local out before after
+  before=$(cpu_ticks "$2")
+  if [ $# -ge 4 ]; then
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "$ACCEPT" -H "Authorization: $4" "$3")
   else
-    out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "$ACCEPT" "$2")
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "$ACCEPT" "$3")
   fi
-  local non2xx rps p99
+  after=$(cpu_ticks "$2")
+  local non2xx rps p99 requests cpu_us
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<< "$out")
   rps=$(awk '/Requests\/sec/ {print $2}' <<< "$out")
   p99=$(awk '$1 == "99%" {print $2}' <<< "$out")
+  requests=$(awk '/requests in/ {print $1}' <<< "$out")
   [ -z "$non2xx" ] || { echo "$1: $non2xx non-2xx responses" >&2; exit 1; }
-  echo "$1 $rps $p99" | tee -a "$WORK/rounds.txt"
+  cpu_us=$(python3 -c "import os,sys; print(f'{(int(sys.argv[2]) - int(sys.argv[1])) / os.sysconf(\"SC_CLK_TCK\") * 1e6 / int(sys.argv[3]):.1f}')" "$before" "$after" "$requests")
+  echo "$1 $rps $p99 $cpu_us" | tee -a "$WORK/rounds.txt"
 }
 
 : > "$WORK/rounds.txt"
@@ -93,9 +103,9 @@ for round in $(seq 1 "$ROUNDS"); do
     "$SECURED/token?service=berth&scope=repository:bench/app:pull" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   echo "round $round"
-  run_wrk none "$OPEN/v2/bench/app/manifests/latest"
-  run_wrk basic "$SECURED/v2/bench/app/manifests/latest" "$BASIC"
-  run_wrk bearer "$SECURED/v2/bench/app/manifests/latest" "Bearer $TOKEN"
+  run_wrk none "$OPEN_PID" "$OPEN/v2/bench/app/manifests/latest"
+  run_wrk basic "$SECURED_PID" "$SECURED/v2/bench/app/manifests/latest" "$BASIC"
+  run_wrk bearer "$SECURED_PID" "$SECURED/v2/bench/app/manifests/latest" "Bearer $TOKEN"
 done
 
 python3 - "$WORK/rounds.txt" <<'PY'
@@ -107,13 +117,15 @@ def ms(text):
             return float(text[: -len(unit)]) * factor
     return float(text)
 for line in open(sys.argv[1]):
-    variant, rps, p99 = line.split()
-    rows.setdefault(variant, []).append((float(rps), ms(p99)))
-base = statistics.median(r for r, _ in rows["none"])
-print("| variant | median req/s | vs none | median p99 ms |")
-print("|---|---:|---:|---:|")
+    variant, rps, p99, cpu = line.split()
+    rows.setdefault(variant, []).append((float(rps), ms(p99), float(cpu)))
+def median(variant, i):
+    return statistics.median(row[i] for row in rows[variant])
+base_rps, base_cpu = median("none", 0), median("none", 2)
+print("| variant | median req/s | vs none | median p99 ms | server CPU µs/request | vs none |")
+print("|---|---:|---:|---:|---:|---:|")
 for variant in ("none", "basic", "bearer"):
-    rps = statistics.median(r for r, _ in rows[variant])
-    p99 = statistics.median(p for _, p in rows[variant])
-    print(f"| {variant} | {rps:,.0f} | {100 * (rps / base - 1):+.1f}% | {p99:.2f} |")
+    rps, p99, cpu = median(variant, 0), median(variant, 1), median(variant, 2)
+    print(f"| {variant} | {rps:,.0f} | {100 * (rps / base_rps - 1):+.1f}% | {p99:.2f} "
+          f"| {cpu:.1f} | {100 * (cpu / base_cpu - 1):+.1f}% |")
 PY

@@ -240,6 +240,8 @@ struct Inner {
     settings: AuthSettings,
     keys: RwLock<Arc<KeyRing>>,
     caches: Mutex<Caches>,
+    /// One lock per credential pair being verified right now.
+    in_flight: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     generation: AtomicU64,
     throttle: Throttle,
     federation: FederationVerifier,
@@ -273,6 +275,7 @@ impl Authority {
                     grants: HashMap::new(),
                     registry_public: None,
                 }),
+                in_flight: Mutex::new(HashMap::new()),
                 generation: AtomicU64::new(0),
                 federation: FederationVerifier::new(),
                 audit,
@@ -479,12 +482,50 @@ impl Authority {
         source: IpAddr,
     ) -> Result<Arc<Principal>, AuthError> {
         let key = credential_key(username, password);
-        let generation = self.generation();
-        if let Some(cached) = self.caches().basic.get(&key) {
-            if cached.until > Instant::now() && cached.generation == generation {
-                return Ok(cached.value.clone());
-            }
+        if let Some(principal) = self.cached_basic(&key) {
+            return Ok(principal);
         }
+        // Many connections of one client present the same credentials at once; one
+        // argon2 check answers all of them instead of each paying for its own.
+        let flight = self
+            .inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        let _turn = flight.lock().await;
+        let result = self
+            .authenticate_basic_uncached(key, username, password, source)
+            .await;
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        result
+    }
+
+    fn cached_basic(&self, key: &[u8; 32]) -> Option<Arc<Principal>> {
+        let generation = self.generation();
+        let caches = self.caches();
+        let cached = caches.basic.get(key)?;
+        (cached.until > Instant::now() && cached.generation == generation)
+            .then(|| cached.value.clone())
+    }
+
+    async fn authenticate_basic_uncached(
+        &self,
+        key: [u8; 32],
+        username: &str,
+        password: &str,
+        source: IpAddr,
+    ) -> Result<Arc<Principal>, AuthError> {
+        if let Some(principal) = self.cached_basic(&key) {
+            return Ok(principal);
+        }
+        let generation = self.generation();
         if let Some(retry_after) = self.inner.throttle.blocked(source) {
             return Err(AuthError::Throttled { retry_after });
         }
