@@ -75,6 +75,9 @@ pub struct ServeArgs {
     /// The longest lifetime of a login token, in seconds [default: 86400].
     #[arg(long, env = "BERTH_LOGIN_TTL_MAX")]
     pub login_ttl_max: Option<u64>,
+    /// Days the audit log keeps its records; 0 keeps them forever [default: 90].
+    #[arg(long, env = "BERTH_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u64>,
 }
 
 /// Whether requests need an identity.
@@ -104,6 +107,7 @@ struct FileConfig {
     public_url: Option<String>,
     token_ttl: Option<u64>,
     login_ttl_max: Option<u64>,
+    audit_retention_days: Option<u64>,
 }
 
 /// Resolved settings.
@@ -122,6 +126,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub token_ttl: Duration,
     pub login_ttl_max: Duration,
+    /// `None`: the audit log is never pruned.
+    pub audit_retention: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +186,14 @@ impl Config {
             token_ttl: seconds(args.token_ttl, file.token_ttl, 300).max(Duration::from_secs(10)),
             login_ttl_max: seconds(args.login_ttl_max, file.login_ttl_max, 86_400)
                 .max(Duration::from_secs(60)),
+            audit_retention: match args
+                .audit_retention_days
+                .or(file.audit_retention_days)
+                .unwrap_or(90)
+            {
+                0 => None,
+                days => Some(Duration::from_secs(days.saturating_mul(86_400))),
+            },
         })
     }
 }

@@ -76,6 +76,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.upload_ttl,
         config.upload_purge_interval,
     ));
+    let audit_pruner = config
+        .audit_retention
+        .map(|retention| tokio::spawn(prune_audit(meta.clone(), retention)));
     let app = berth_api::router(AppConfig {
         registry,
         auth,
@@ -86,6 +89,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     accept_until_shutdown(listener, app, tls, config.shutdown_grace).await;
 
     sweeper.abort();
+    if let Some(pruner) = audit_pruner {
+        pruner.abort();
+    }
     // Connections cut off at the end of the grace period may still hold the audit
     // handle; waiting for them could hang the shutdown.
     if tokio::time::timeout(Duration::from_secs(5), audit_writer.finish())
@@ -218,6 +224,20 @@ fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
         .context("the TLS certificate and key do not form a usable pair")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Drops audit records older than the retention, hourly, so the log cannot grow forever.
+async fn prune_audit(meta: MetaStore, retention: Duration) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let cutoff = berth_auth::clock::now_millis()
+            .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+        if let Err(err) = meta.prune_audit(cutoff).await {
+            tracing::warn!(err = %err, "pruning the audit log failed");
+        }
+    }
 }
 
 async fn sweep_uploads(registry: Registry, ttl: Duration, interval: Duration) {
