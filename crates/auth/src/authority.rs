@@ -45,6 +45,8 @@ const LEEWAY: i64 = 30;
 pub const TOKEN_USERNAME: &str = "00000000-0000-0000-0000-000000000000";
 /// The scope that lets a token act for its principal on the management API.
 pub const API_SCOPE: &str = "registry:api:*";
+/// The least time between two key reloads forced by tokens with unknown key ids.
+const KEY_RELOAD_INTERVAL_MS: i64 = 10_000;
 /// The settings key for registry-wide anonymous pull.
 const ANONYMOUS_PULL_SETTING: &str = "anonymous_pull";
 
@@ -243,6 +245,8 @@ struct Inner {
     /// One lock per credential pair being verified right now.
     in_flight: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     generation: AtomicU64,
+    /// Unix milliseconds of the last key reload forced by an unknown key id.
+    last_key_reload: std::sync::atomic::AtomicI64,
     throttle: Throttle,
     federation: FederationVerifier,
     audit: AuditLog,
@@ -277,6 +281,7 @@ impl Authority {
                 }),
                 in_flight: Mutex::new(HashMap::new()),
                 generation: AtomicU64::new(0),
+                last_key_reload: std::sync::atomic::AtomicI64::new(0),
                 federation: FederationVerifier::new(),
                 audit,
             }),
@@ -357,6 +362,19 @@ impl Authority {
             .clone()
     }
 
+    /// Whether enough time has passed since the last reload caused by an unknown key, so
+    /// that tokens with made-up key ids cannot turn every request into a database read.
+    fn may_reload_keys(&self) -> bool {
+        let now = now_millis();
+        let last = self.inner.last_key_reload.load(Ordering::Acquire);
+        now - last >= KEY_RELOAD_INTERVAL_MS
+            && self
+                .inner
+                .last_key_reload
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
     /// Reloads the key ring from the database (after a rotation here or on another node).
     pub async fn reload_keys(&self) -> Result<(), AuthError> {
         let keys = load_keys(&self.inner.meta, self.inner.settings.login_ttl_max).await?;
@@ -399,7 +417,14 @@ impl Authority {
             return Ok(Caller::Anonymous);
         };
         if let Some(token) = strip_scheme(header, "Bearer") {
-            return self.verify_access_token(token).map(Caller::Token);
+            return match self.verify_access_token(token) {
+                // Another node may have rotated the key; learn the new one, once in a while.
+                Err(AuthError::UnknownKey) if self.may_reload_keys() => {
+                    self.reload_keys().await?;
+                    self.verify_access_token(token).map(Caller::Token)
+                }
+                other => other.map(Caller::Token),
+            };
         }
         if let Some(encoded) = strip_scheme(header, "Basic") {
             let (username, password) = decode_basic(encoded)?;
@@ -629,6 +654,7 @@ impl Authority {
             .map(|s| (s.id, s.hash))
             .collect();
         let password = password.to_string();
+        let _turn = hashing_turn().await;
         let matched = tokio::task::spawn_blocking(move || {
             secrets
                 .into_iter()
@@ -1310,9 +1336,10 @@ impl Authority {
         principal: &str,
     ) -> Result<berth_meta::FederationRecord, AuthError> {
         validate_principal_name(name)?;
-        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+        if !issuer_url_acceptable(issuer) {
             return Err(AuthError::Invalid(format!(
-                "issuer {issuer:?} must be an http(s) URL, as in the tokens' `iss` claim"
+                "issuer {issuer:?} must be an https URL, exactly as in the tokens' `iss` claim \
+                 (plain http only on a loopback address)"
             )));
         }
         if audience.is_empty() {
@@ -1541,10 +1568,38 @@ fn validate_principal_name(name: &str) -> Result<(), AuthError> {
     }
 }
 
+/// Hashing runs one at a time (it shares one working buffer); callers queue here as
+/// tasks rather than as parked threads of the blocking pool.
+async fn hashing_turn() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    // The semaphore is never closed, so this is always a permit.
+    HASHING.acquire().await.ok()
+}
+
 async fn hash_blocking(secret: String) -> Result<String, AuthError> {
+    let _turn = hashing_turn().await;
     tokio::task::spawn_blocking(move || hash_secret(&secret))
         .await
         .map_err(|err| AuthError::Internal(format!("password hashing failed: {err}")))?
+}
+
+/// An issuer's keys decide who may push, so they are fetched over TLS; plain HTTP is
+/// accepted only from the same machine, where no one can sit in between.
+fn issuer_url_acceptable(issuer: &str) -> bool {
+    if issuer.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = issuer.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn strip_scheme<'a>(header: &'a str, scheme: &str) -> Option<&'a str> {
@@ -1636,6 +1691,26 @@ mod tests {
         assert_eq!(strip_scheme("Basic  xyz ", "Basic"), Some("xyz"));
         assert_eq!(strip_scheme("Digest abc", "Basic"), None);
         assert_eq!(strip_scheme("Bearer", "Bearer"), None);
+    }
+
+    #[test]
+    fn issuers_need_tls_unless_local() {
+        for good in [
+            "https://token.actions.githubusercontent.com",
+            "http://127.0.0.1:8080",
+            "http://localhost/realms/ci",
+            "http://[::1]:9000",
+        ] {
+            assert!(issuer_url_acceptable(good), "{good}");
+        }
+        for bad in [
+            "http://issuer.example",
+            "http://10.0.0.1",
+            "ftp://x",
+            "issuer",
+        ] {
+            assert!(!issuer_url_acceptable(bad), "{bad}");
+        }
     }
 
     #[test]

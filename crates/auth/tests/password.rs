@@ -5,7 +5,7 @@ use berth_auth::{constant_time_eq, generate_secret, hash_secret, verify_secret};
 #[test]
 fn hash_then_verify() {
     let phc = hash_secret("correct horse battery staple").unwrap();
-    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    assert!(phc.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{phc}");
     assert!(!phc.contains("correct horse"));
     assert!(verify_secret("correct horse battery staple", &phc));
 }
@@ -85,4 +85,28 @@ fn constant_time_comparison() {
     assert!(!constant_time_eq(b"token-value", b"token-valuf"));
     assert!(!constant_time_eq(b"token-value", b"token-valu"));
     assert!(!constant_time_eq(b"", b"x"));
+}
+
+#[test]
+fn hashes_written_by_other_argon2_implementations_verify() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(b"sixteen byte slt").unwrap();
+    for (algorithm, params) in [
+        (argon2::Algorithm::Argon2id, argon2::Params::default()),
+        (
+            argon2::Algorithm::Argon2i,
+            argon2::Params::new(4096, 3, 2, Some(24)).unwrap(),
+        ),
+    ] {
+        let hasher = argon2::Argon2::new(algorithm, argon2::Version::V0x13, params);
+        let phc = hasher.hash_password(b"interop", &salt).unwrap().to_string();
+        assert!(verify_secret("interop", &phc), "{phc}");
+        assert!(!verify_secret("interop!", &phc), "{phc}");
+    }
+}
+
+#[test]
+fn hashes_asking_for_absurd_memory_are_refused() {
+    let phc = hash_secret("x").unwrap().replace("m=7168", "m=4194304");
+    assert!(!verify_secret("x", &phc));
 }
