@@ -120,14 +120,12 @@ pub async fn admit(
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let challenge_scope = match &requirement {
-        Requirement::Repository { name, scope, .. } => Some(format!("repository:{name}:{scope}")),
-        Requirement::Catalog => Some("registry:catalog:*".to_string()),
-        Requirement::Identity => None,
-    };
     let caller = match authority.authenticate(authorization, source).await {
         Ok(caller) => caller,
-        Err(err) => return Err(refusal(state, parts, err, challenge_scope.as_deref())),
+        Err(err) => {
+            let scope = challenge_scope(&requirement);
+            return Err(refusal(state, parts, err, scope.as_deref()));
+        }
     };
     let decision = match &requirement {
         Requirement::Identity => match caller {
@@ -156,7 +154,7 @@ pub async fn admit(
             state,
             parts,
             decision,
-            challenge_scope.as_deref(),
+            challenge_scope(&requirement).as_deref(),
             &caller,
             action,
             repository,
@@ -164,6 +162,16 @@ pub async fn admit(
     }
     parts.extensions.insert(caller);
     Ok(())
+}
+
+/// The scope a challenge names: what the refused request needed. Built only on refusal,
+/// so admitted requests never pay for the formatting.
+fn challenge_scope(requirement: &Requirement<'_>) -> Option<String> {
+    match requirement {
+        Requirement::Repository { name, scope, .. } => Some(format!("repository:{name}:{scope}")),
+        Requirement::Catalog => Some("registry:catalog:*".to_string()),
+        Requirement::Identity => None,
+    }
 }
 
 /// Whether the admitted caller may pull from `repository` (for cross-repository mounts,

@@ -230,8 +230,16 @@ struct Cached<T> {
     generation: u64,
 }
 
+/// A verified bearer token and what it grants.
+struct CachedToken {
+    token: Box<str>,
+    access: Cached<Arc<VerifiedAccess>>,
+}
+
 struct Caches {
-    tokens: HashMap<String, Cached<Arc<VerifiedAccess>>>,
+    /// Keyed by the token's signature, which is short and unique per token; the entry
+    /// keeps the whole token so that a lookup still compares it completely.
+    tokens: HashMap<Box<str>, CachedToken>,
     basic: HashMap<[u8; 32], Cached<Arc<Principal>>>,
     grants: HashMap<i64, Cached<Option<Arc<Grants>>>>,
     registry_public: Option<Cached<bool>>,
@@ -441,9 +449,15 @@ impl Authority {
     pub fn verify_access_token(&self, token: &str) -> Result<Arc<VerifiedAccess>, AuthError> {
         let now = now_secs();
         let generation = self.generation();
-        if let Some(cached) = self.caches().tokens.get(token) {
-            if cached.value.expires_at + LEEWAY > now && cached.generation == generation {
-                return Ok(cached.value.clone());
+        let signature = token.rsplit('.').next().unwrap_or(token);
+        if let Some(CachedToken {
+            token: whole,
+            access,
+        }) = self.caches().tokens.get(signature)
+        {
+            let fresh = access.value.expires_at + LEEWAY > now && access.generation == generation;
+            if fresh && **whole == *token {
+                return Ok(access.value.clone());
             }
         }
         let claims: AccessClaims = self.key_ring().verify(token)?;
@@ -478,11 +492,14 @@ impl Authority {
             caches.tokens.clear();
         }
         caches.tokens.insert(
-            token.to_string(),
-            Cached {
-                value: access.clone(),
-                until: Instant::now() + CACHE_TTL,
-                generation,
+            signature.into(),
+            CachedToken {
+                token: token.into(),
+                access: Cached {
+                    value: access.clone(),
+                    until: Instant::now() + CACHE_TTL,
+                    generation,
+                },
             },
         );
         Ok(access)

@@ -37,7 +37,9 @@ struct CachedKeys {
 
 /// Fetches and caches issuers' keys and checks tokens against federation rules.
 pub struct FederationVerifier {
-    http: reqwest::Client,
+    /// Built on first use: loading the system's root certificates costs memory and
+    /// time that a registry without federations should not pay.
+    http: std::sync::OnceLock<reqwest::Client>,
     keys: Mutex<HashMap<String, CachedKeys>>,
 }
 
@@ -49,14 +51,19 @@ impl Default for FederationVerifier {
 
 impl FederationVerifier {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
         Self {
-            http,
+            http: std::sync::OnceLock::new(),
             keys: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     /// The issuer a token claims, read before anything is verified: it only selects
@@ -170,7 +177,7 @@ impl FederationVerifier {
             AuthError::Federation(format!("the issuer's keys could not be fetched from {url}"))
         };
         let response = self
-            .http
+            .http()
             .get(url)
             .send()
             .await

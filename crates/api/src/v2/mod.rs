@@ -42,10 +42,13 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> R
     let carries_body = http_body::Body::size_hint(&body).exact() != Some(0);
     let audited = audited_write(&endpoint, &parts.method);
     let admitted = auth::admit(&state, &endpoint, &mut parts).await;
-    let principal = parts
-        .extensions
-        .get::<Caller>()
-        .and_then(|caller| caller.name().map(str::to_string));
+    // Only writes are audited here, so only they need the caller's name.
+    let principal = audited.and_then(|_| {
+        parts
+            .extensions
+            .get::<Caller>()
+            .and_then(|caller| caller.name().map(str::to_string))
+    });
     let source = auth::source(&parts);
     let result = match admitted {
         Ok(()) => handle(&state, endpoint, parts, body).await,
