@@ -165,10 +165,13 @@ pub async fn admit(
 }
 
 /// The scope a challenge names: what the refused request needed. Built only on refusal,
-/// so admitted requests never pay for the formatting.
+/// so admitted requests never pay for the formatting. A name outside the spec's grammar
+/// (which could carry a quote into the header) is left out.
 fn challenge_scope(requirement: &Requirement<'_>) -> Option<String> {
     match requirement {
-        Requirement::Repository { name, scope, .. } => Some(format!("repository:{name}:{scope}")),
+        Requirement::Repository { name, scope, .. } => berth_oci::RepositoryName::parse(name)
+            .ok()
+            .map(|name| format!("repository:{name}:{scope}")),
         Requirement::Catalog => Some("registry:catalog:*".to_string()),
         Requirement::Identity => None,
     }

@@ -757,6 +757,19 @@ async fn challenges_name_realm_service_and_scope_exactly() {
         );
     }
 
+    // A path whose name breaks the grammar (here with a quote) gets no scope, so
+    // nothing from the path reaches the header.
+    let resp = anonymous
+        .send("GET", "/v2/te%22am/app/manifests/base", &[], None)
+        .await;
+    resp.expect_error(401, "UNAUTHORIZED");
+    assert_eq!(
+        resp.header("www-authenticate"),
+        Some(realm.as_str()),
+        "{}",
+        resp.describe()
+    );
+
     // A wrong password is refused the same way, and names the failure.
     let bad = Client::with_basic(&server, "owner", "not-the-password");
     let resp = bad.get("/v2/team/app/manifests/base").await;
