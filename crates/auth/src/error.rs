@@ -11,7 +11,7 @@
 pub enum AuthError {
     /// A scope, role or repository pattern that does not parse; the message
     /// names the accepted forms.
-    #[error("invalid scope: {0}")]
+    #[error("{0}")]
     InvalidScope(String),
 
     /// A token that is malformed, signed with an unexpected algorithm, or
