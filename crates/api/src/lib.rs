@@ -40,6 +40,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Whether the server speaks HTTPS, for URLs built from `Host`.
     pub tls: bool,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: auth::TrustedProxies,
 }
 
 /// How the application is put together.
@@ -49,6 +51,7 @@ pub struct AppConfig {
     pub audit: AuditLog,
     pub public_url: Option<String>,
     pub tls: bool,
+    pub trusted_proxies: auth::TrustedProxies,
 }
 
 /// The whole HTTP application.
@@ -60,6 +63,7 @@ pub fn router(config: AppConfig) -> Router {
         audit: config.audit,
         public_url: config.public_url,
         tls: config.tls,
+        trusted_proxies: config.trusted_proxies,
     });
     Router::new()
         .route("/healthz", get(ops::healthz))

@@ -137,7 +137,7 @@ impl Actor {
 }
 
 async fn actor(state: &AppState, parts: &Parts) -> Result<Actor, ApiError> {
-    let source = source(parts);
+    let source = source(state, parts);
     let Some(authority) = state.auth.as_ref() else {
         return Ok(Actor {
             name: None,

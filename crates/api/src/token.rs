@@ -43,10 +43,10 @@ async fn issue(state: &AppState, request: Request) -> Result<Response, ApiError>
     };
     let (parts, body) = request.into_parts();
     let request = match parts.method {
-        Method::GET => from_query(&parts)?,
+        Method::GET => from_query(state, &parts)?,
         Method::POST => {
             let body = read_form(body).await?;
-            from_form(&parts, &body)?
+            from_form(state, &parts, &body)?
         }
         _ => {
             return Err(ApiError::MethodNotAllowed {
@@ -78,7 +78,7 @@ async fn issue(state: &AppState, request: Request) -> Result<Response, ApiError>
 }
 
 /// Docker's form: scopes and options in the query, credentials in basic auth.
-fn from_query(parts: &Parts) -> Result<TokenRequest, ApiError> {
+fn from_query(state: &AppState, parts: &Parts) -> Result<TokenRequest, ApiError> {
     let pairs = pairs(parts.uri.query().unwrap_or_default().as_bytes());
     let credentials = match basic_credentials(parts)? {
         Some((username, password)) => Credentials::Password { username, password },
@@ -90,12 +90,12 @@ fn from_query(parts: &Parts) -> Result<TokenRequest, ApiError> {
         scopes: scopes(&pairs)?,
         offline: value(&pairs, "offline_token").is_some_and(|v| v == "true"),
         login_ttl: login_ttl(&pairs)?,
-        source: source(parts),
+        source: source(state, parts),
     })
 }
 
 /// OAuth2's form: everything in the body.
-fn from_form(parts: &Parts, body: &[u8]) -> Result<TokenRequest, ApiError> {
+fn from_form(state: &AppState, parts: &Parts, body: &[u8]) -> Result<TokenRequest, ApiError> {
     let pairs = pairs(body);
     let grant = value(&pairs, "grant_type").unwrap_or_default();
     let required = |name: &'static str| {
@@ -129,7 +129,7 @@ fn from_form(parts: &Parts, body: &[u8]) -> Result<TokenRequest, ApiError> {
         scopes: scopes(&pairs)?,
         offline,
         login_ttl: login_ttl(&pairs)?,
-        source: source(parts),
+        source: source(state, parts),
     })
 }
 

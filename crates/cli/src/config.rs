@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use berth_api::auth::TrustedProxies;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
@@ -78,6 +79,10 @@ pub struct ServeArgs {
     /// Days the audit log keeps its records; 0 keeps them forever [default: 90].
     #[arg(long, env = "BERTH_AUDIT_RETENTION_DAYS")]
     pub audit_retention_days: Option<u64>,
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` names
+    /// the client, for login throttling and the audit log [default: none].
+    #[arg(long, env = "BERTH_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// Whether requests need an identity.
@@ -108,6 +113,7 @@ struct FileConfig {
     token_ttl: Option<u64>,
     login_ttl_max: Option<u64>,
     audit_retention_days: Option<u64>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 /// Resolved settings.
@@ -128,6 +134,7 @@ pub struct Config {
     pub login_ttl_max: Duration,
     /// `None`: the audit log is never pruned.
     pub audit_retention: Option<Duration>,
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +193,13 @@ impl Config {
             token_ttl: seconds(args.token_ttl, file.token_ttl, 300).max(Duration::from_secs(10)),
             login_ttl_max: seconds(args.login_ttl_max, file.login_ttl_max, 86_400)
                 .max(Duration::from_secs(60)),
+            trusted_proxies: TrustedProxies::parse(
+                &args
+                    .trusted_proxies
+                    .or(file.trusted_proxies)
+                    .unwrap_or_default(),
+            )
+            .map_err(anyhow::Error::msg)?,
             audit_retention: match args
                 .audit_retention_days
                 .or(file.audit_retention_days)
@@ -235,6 +249,25 @@ mod tests {
         let config = Config::resolve(args).unwrap();
         assert_eq!(config.auth, AuthMode::None);
         assert_eq!(config.service, "registry.example");
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_flags_or_the_file() {
+        let f = file("trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n");
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            ..ServeArgs::default()
+        };
+        let config = Config::resolve(args).unwrap();
+        assert!(config.trusted_proxies.contains("10.2.3.4".parse().unwrap()));
+        assert!(!config.trusted_proxies.contains("11.2.3.4".parse().unwrap()));
+
+        let args = ServeArgs {
+            trusted_proxies: Some(vec!["10.0.0.0/99".into()]),
+            ..ServeArgs::default()
+        };
+        let err = format!("{:#}", Config::resolve(args).unwrap_err());
+        assert!(err.contains("10.0.0.0/99"), "{err}");
     }
 
     #[test]

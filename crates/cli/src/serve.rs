@@ -85,6 +85,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         audit,
         public_url: config.public_url.clone(),
         tls: tls.is_some(),
+        trusted_proxies: config.trusted_proxies.clone(),
     });
     accept_until_shutdown(listener, app, tls, config.shutdown_grace).await;
 

@@ -495,6 +495,77 @@ async fn failed_logins_are_throttled_per_address() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_and_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(tmp.path(), &["--trusted-proxies", "127.0.0.1/32"]);
+    let owner = Client::new(&server);
+    let password = server.owner_password();
+    let bad = Client::with_basic(&server, "owner", "wrong password");
+    let from = |client: &'static str| [("x-forwarded-for", client)];
+    for attempt in 1..=10 {
+        let resp = bad.send("GET", "/v2/", &from("203.0.113.5"), None).await;
+        assert_eq!(resp.status, 401, "attempt {attempt}: {}", resp.describe());
+    }
+    bad.send("GET", "/v2/", &from("203.0.113.5"), None)
+        .await
+        .expect_error(429, "TOOMANYREQUESTS");
+    // Another client behind the same proxy is not blocked by the first one's failures,
+    // and a spoofed entry left of the proxy's own does not help the blocked client.
+    let other = Client::with_basic(&server, "owner", &password);
+    other
+        .send("GET", "/v2/", &from("198.51.100.7"), None)
+        .await
+        .expect(200);
+    Client::with_basic(&server, "owner", "wrong again")
+        .send("GET", "/v2/", &from("198.51.100.9, 203.0.113.5"), None)
+        .await
+        .expect_error(429, "TOOMANYREQUESTS");
+
+    // The audit log names the forwarded client, not the proxy.
+    let mut sources = Vec::new();
+    for _ in 0..50 {
+        let events = owner
+            .api("GET", "/api/v1/audit?outcome=failed&limit=100", None)
+            .await
+            .expect(200)
+            .json();
+        sources = events["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["source"].as_str().map(str::to_string))
+            .collect();
+        if sources.len() >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(sources.len() >= 10, "{sources:?}");
+    assert!(sources.iter().all(|s| s == "203.0.113.5"), "{sources:?}");
+}
+
+#[tokio::test]
+async fn forwarded_addresses_are_ignored_without_trusted_proxies() {
+    let server = Server::start();
+    let bad = Client::with_basic(&server, "owner", "wrong password");
+    for attempt in 1..=10 {
+        let spoofed = format!("203.0.113.{attempt}");
+        let resp = bad
+            .send(
+                "GET",
+                "/v2/",
+                &[("x-forwarded-for", spoofed.as_str())],
+                None,
+            )
+            .await;
+        assert_eq!(resp.status, 401, "attempt {attempt}: {}", resp.describe());
+    }
+    bad.send("GET", "/v2/", &[("x-forwarded-for", "203.0.113.99")], None)
+        .await
+        .expect_error(429, "TOOMANYREQUESTS");
+}
+
+#[tokio::test]
 async fn audit_records_denied_and_successful_pushes() {
     let server = Server::start();
     let owner = Client::new(&server);

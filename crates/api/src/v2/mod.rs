@@ -49,7 +49,7 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, request: Request) -> R
             .get::<Caller>()
             .and_then(|caller| caller.name().map(str::to_string))
     });
-    let source = auth::source(&parts);
+    let source = auth::source(&state, &parts);
     let result = match admitted {
         Ok(()) => handle(&state, endpoint, parts, body).await,
         Err(err) => Err(err),
