@@ -9,14 +9,27 @@ use sqlx::sqlite::SqliteConnection;
 
 use crate::error::MetaError;
 use crate::events::{self, NewEvent};
+use crate::policy::QuotaScope;
+use crate::repositories::{self, check_repository_deletable, check_repository_writable};
 use crate::store::{self, MetaStore};
+
+/// A blob as a repository sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobLink {
+    pub size: u64,
+    /// False when the repository's `read_enabled` is off.
+    pub readable: bool,
+}
 
 impl MetaStore {
     /// Records that `digest` (of `size` bytes) is readable in `repo`, creating the
     /// repository and the blob record when needed. Linking twice is a no-op.
     ///
     /// Appends a `blob.pushed` event only when the link is new. Fails with
-    /// [`MetaError::SizeMismatch`] when the blob is already recorded with another size.
+    /// [`MetaError::SizeMismatch`] when the blob is already recorded with another size,
+    /// and, when the link is new, with [`MetaError::Locked`] when the repository is
+    /// write-locked and [`MetaError::QuotaExceeded`] when the blob would take the
+    /// repository's or the registry's usage past its quota.
     pub async fn link_blob(
         &self,
         repo: &RepositoryName,
@@ -47,6 +60,55 @@ impl MetaStore {
         size.map(store::size_from_db).transpose()
     }
 
+    /// The blob `digest` as `repo` sees it, if it is linked there.
+    pub async fn blob_link(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<BlobLink>, MetaError> {
+        let row: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT b.size, r.read_enabled FROM repositories r \
+             JOIN repository_blobs rb ON rb.repository_id = r.id \
+             JOIN blobs b ON b.digest = rb.digest WHERE r.name = ?1 AND rb.digest = ?2",
+        )
+        .bind(repo.as_str())
+        .bind(digest.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|(size, readable)| {
+            Ok(BlobLink {
+                size: store::size_from_db(size)?,
+                readable,
+            })
+        })
+        .transpose()
+    }
+
+    /// Checks, without writing, whether `repo` would accept a new blob of `size` bytes
+    /// (`None` when the size is not known yet): the repository is not write-locked and
+    /// no quota would be exceeded. The commit checks again; this spares a client sending
+    /// bytes that would be refused.
+    pub async fn check_blob_admission(
+        &self,
+        repo: &RepositoryName,
+        digest: Option<&Digest>,
+        size: Option<u64>,
+    ) -> Result<(), MetaError> {
+        let mut conn = self.reader.acquire().await?;
+        let Some(id) = store::repository_id(&mut conn, repo.as_str()).await? else {
+            // A repository that does not exist has no quota or lock of its own yet.
+            return match size {
+                Some(size) => check_registry_quota(&mut conn, digest, size).await,
+                None => Ok(()),
+            };
+        };
+        check_repository_writable(&mut conn, id, repo.as_str()).await?;
+        match size {
+            Some(size) => check_quotas(&mut conn, id, repo, digest, size).await,
+            None => Ok(()),
+        }
+    }
+
     /// The size of `digest` if it is linked to at least one repository.
     ///
     /// A blob linked nowhere may be swept by garbage collection at any moment, so it
@@ -64,7 +126,8 @@ impl MetaStore {
 
     /// Removes the link between `repo` and `digest`; returns whether there was one.
     ///
-    /// Appends a `blob.deleted` event when a link was removed. Manifests that reference
+    /// Fails with [`MetaError::Locked`] when the repository's content may not be
+    /// deleted. Appends a `blob.deleted` event when a link was removed. Manifests that reference
     /// the blob are left alone and no check refuses the unlink: as in Distribution, a
     /// client that deletes a layer still in use breaks the images that use it.
     pub async fn unlink_blob(
@@ -114,6 +177,68 @@ async fn link_blob_tx(
     };
     events::append(conn, event).await?;
     tracing::debug!(repository = %repo, digest = %digest, size, "blob linked");
+    Ok(())
+}
+
+/// Refuses a new link of `size` bytes that would take the repository's linked bytes,
+/// or (for a blob the registry does not hold yet) the registry's, past a quota.
+async fn check_quotas(
+    conn: &mut SqliteConnection,
+    repository_id: i64,
+    repo: &RepositoryName,
+    digest: Option<&Digest>,
+    size: u64,
+) -> Result<(), MetaError> {
+    let (quota, used): (Option<i64>, i64) =
+        sqlx::query_as("SELECT quota_bytes, blob_bytes FROM repositories WHERE id = ?1")
+            .bind(repository_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    if let Some(quota) = quota {
+        let (quota, used) = (store::size_from_db(quota)?, store::size_from_db(used)?);
+        if used.saturating_add(size) > quota {
+            return Err(MetaError::QuotaExceeded {
+                scope: QuotaScope::Repository(repo.to_string()),
+                quota,
+                used,
+                needed: size,
+            });
+        }
+    }
+    check_registry_quota(conn, digest, size).await
+}
+
+/// Refuses a blob of `size` bytes new to the registry that would take the registry's
+/// stored bytes past its quota; a blob it already holds costs nothing more.
+async fn check_registry_quota(
+    conn: &mut SqliteConnection,
+    digest: Option<&Digest>,
+    size: u64,
+) -> Result<(), MetaError> {
+    let Some(quota) = repositories::registry_quota(conn).await? else {
+        return Ok(());
+    };
+    if let Some(digest) = digest {
+        let held: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE digest = ?1")
+            .bind(digest.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if held.is_some() {
+            return Ok(());
+        }
+    }
+    let used: i64 = sqlx::query_scalar("SELECT blob_bytes FROM usage_totals WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
+    let used = store::size_from_db(used)?;
+    if used.saturating_add(size) > quota {
+        return Err(MetaError::QuotaExceeded {
+            scope: QuotaScope::Registry,
+            quota,
+            used,
+            needed: size,
+        });
+    }
     Ok(())
 }
 
@@ -170,6 +295,12 @@ async fn unlink_blob_tx(
     if removed == 0 {
         return Ok(false);
     }
+    // Checked after the delete it guards, which the transaction then rolls back, so
+    // that an unknown blob is reported as unknown whatever the locks.
+    let id = store::repository_id(conn, repo.as_str())
+        .await?
+        .ok_or_else(|| MetaError::Corrupt(format!("repository {repo} vanished")))?;
+    check_repository_deletable(conn, id, repo.as_str()).await?;
 
     let event = NewEvent {
         at: now,

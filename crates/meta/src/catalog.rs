@@ -8,11 +8,14 @@ use sqlx::sqlite::SqliteConnection;
 
 use crate::error::MetaError;
 use crate::events::{self, NewEvent};
+use crate::repositories::check_repository_deletable;
 use crate::store::{self, MetaStore};
+use crate::tags::tag_delete_refused;
 
 impl MetaStore {
     /// Removes `tag` from `repo`; returns whether it existed. The manifest it pointed at
-    /// stays. Appends a `tag.deleted` event when a tag was removed.
+    /// stays. Fails with [`MetaError::Locked`], changing nothing, when the repository or
+    /// the tag may not be deleted. Appends a `tag.deleted` event when a tag was removed.
     pub async fn delete_tag(
         &self,
         repo: &RepositoryName,
@@ -33,8 +36,8 @@ impl MetaStore {
         Ok(found.is_some())
     }
 
-    /// Tag names of `repo` in byte order, strictly after `last` when given, at most
-    /// `limit` of them when given. An unknown repository has no tags.
+    /// Listed tag names of `repo` in byte order, strictly after `last` when given, at
+    /// most `limit` of them when given. An unknown repository has no tags.
     pub async fn list_tags(
         &self,
         repo: &RepositoryName,
@@ -45,7 +48,7 @@ impl MetaStore {
             "SELECT json_group_array(name ORDER BY name) FROM ( \
                SELECT name FROM tags \
                WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) \
-               AND name > ?2 ORDER BY name LIMIT ?3)",
+               AND name > ?2 AND list_enabled = 1 ORDER BY name LIMIT ?3)",
         )
         .bind(repo.as_str())
         .bind(last.unwrap_or(""))
@@ -55,8 +58,8 @@ impl MetaStore {
         names_from_page(&page)
     }
 
-    /// Repository names in byte order, strictly after `last` when given, at most `limit`
-    /// of them when given.
+    /// Listed repository names in byte order, strictly after `last` when given, at most
+    /// `limit` of them when given.
     pub async fn list_repositories(
         &self,
         last: Option<&str>,
@@ -64,7 +67,8 @@ impl MetaStore {
     ) -> Result<Vec<String>, MetaError> {
         let page: String = sqlx::query_scalar(
             "SELECT json_group_array(name ORDER BY name) FROM ( \
-               SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2)",
+               SELECT name FROM repositories WHERE name > ?1 AND list_enabled = 1 \
+               ORDER BY name LIMIT ?2)",
         )
         .bind(last.unwrap_or(""))
         .bind(sql_limit(limit))
@@ -95,18 +99,29 @@ async fn delete_tag_tx(
     tag: &Tag,
     now: i64,
 ) -> Result<bool, MetaError> {
-    let target: Option<String> = sqlx::query_scalar(
-        "DELETE FROM tags \
-         WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) AND name = ?2 \
-         RETURNING manifest_digest",
+    let Some(repository_id) = store::repository_id(conn, repo.as_str()).await? else {
+        return Ok(false);
+    };
+    let found: Option<(String, bool, bool)> = sqlx::query_as(
+        "SELECT manifest_digest, write_enabled, delete_enabled FROM tags \
+         WHERE repository_id = ?1 AND name = ?2",
     )
-    .bind(repo.as_str())
+    .bind(repository_id)
     .bind(tag.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(target) = target else {
+    let Some((target, write, delete)) = found else {
         return Ok(false);
     };
+    check_repository_deletable(conn, repository_id, repo.as_str()).await?;
+    if !(write && delete) {
+        return Err(tag_delete_refused(repo, tag.to_string(), write, delete));
+    }
+    sqlx::query("DELETE FROM tags WHERE repository_id = ?1 AND name = ?2")
+        .bind(repository_id)
+        .bind(tag.as_str())
+        .execute(&mut *conn)
+        .await?;
 
     let event = NewEvent {
         at: now,

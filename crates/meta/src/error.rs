@@ -6,6 +6,8 @@
 
 use berth_oci::Digest;
 
+use crate::policy::{Lock, Locked, QuotaScope, TagMutability};
+
 /// Everything that can go wrong in the metadata store.
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
@@ -32,6 +34,46 @@ pub enum MetaError {
         declared: u64,
         /// The size recorded in the store.
         actual: u64,
+    },
+
+    /// A changeable attribute forbids the write (or the read); nothing changed.
+    #[error(
+        "{item} is locked: {attribute} is false, so it cannot be {refused}; an owner can \
+         set {attribute} back to true",
+        attribute = .lock.attribute(),
+        refused = .lock.refuses()
+    )]
+    Locked {
+        /// What carries the lock.
+        item: Locked,
+        /// The attribute that is off.
+        lock: Lock,
+    },
+
+    /// A tag that may not move was asked to point at another manifest.
+    #[error(
+        "tag {tag} of repository {repository} is immutable (tag mutability {}) and \
+         points at {current}; push under a new tag instead",
+        .mutability.as_str()
+    )]
+    TagImmutable {
+        repository: String,
+        tag: String,
+        mutability: TagMutability,
+        /// What the tag points at and keeps pointing at.
+        current: Digest,
+    },
+
+    /// Storing a blob would take usage past a quota; nothing was stored or charged.
+    #[error(
+        "storing {needed} more bytes would exceed the storage quota of {scope}: \
+         {used} of {quota} bytes are used; delete images or raise the quota"
+    )]
+    QuotaExceeded {
+        scope: QuotaScope,
+        quota: u64,
+        used: u64,
+        needed: u64,
     },
 
     /// A record with the same name already exists; the write changed nothing.

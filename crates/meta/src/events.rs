@@ -21,14 +21,18 @@ pub(crate) const MANIFEST_DELETED: &str = "manifest.deleted";
 pub(crate) const TAG_UPDATED: &str = "tag.updated";
 /// Kind of event: a tag was removed.
 pub(crate) const TAG_DELETED: &str = "tag.deleted";
+/// Kind of event: a repository was deleted with everything in it.
+pub(crate) const REPOSITORY_DELETED: &str = "repository.deleted";
 
 /// One entry of the outbox.
 ///
 /// `kind` is one of `blob.pushed`, `blob.deleted`, `manifest.pushed`, `manifest.deleted`,
-/// `tag.updated` and `tag.deleted`. `digest` is the blob or manifest concerned (for tag
-/// events, the manifest the tag points or pointed at). `detail` is, per kind: the size in
-/// bytes for `blob.pushed`, the media type for `manifest.pushed`, the previous target
-/// for a `tag.updated` that moved a tag, and absent otherwise.
+/// `tag.updated`, `tag.deleted` and `repository.deleted`. `digest` is the blob or manifest
+/// concerned (for tag events, the manifest the tag points or pointed at). `detail` is, per
+/// kind: the size in bytes for `blob.pushed`, the media type for `manifest.pushed`, the
+/// previous target for a `tag.updated` that moved a tag, `tags=<n> manifests=<n>` for
+/// `repository.deleted` (which stands for the deletion of everything in it), and absent
+/// otherwise.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     /// Position in the outbox; strictly increasing.

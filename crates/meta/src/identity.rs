@@ -583,7 +583,8 @@ impl MetaStore {
         let page: String = sqlx::query_scalar(
             "SELECT json_group_array(name ORDER BY name) FROM ( \
                SELECT name FROM repositories \
-               WHERE anonymous_pull = 1 AND name > ?1 ORDER BY name LIMIT ?2)",
+               WHERE anonymous_pull = 1 AND list_enabled = 1 AND name > ?1 \
+               ORDER BY name LIMIT ?2)",
         )
         .bind(last.unwrap_or(""))
         .bind(i64::try_from(n).unwrap_or(i64::MAX))

@@ -12,6 +12,8 @@ use sqlx::sqlite::SqliteConnection;
 
 use crate::error::MetaError;
 use crate::events::{self, NewEvent};
+use crate::policy::{Attributes, Lock, Locked, ReadLock};
+use crate::repositories;
 use crate::store::{self, MetaStore};
 
 /// A manifest to store, with everything the store must check and record about it.
@@ -39,6 +41,8 @@ pub struct NewManifest<'a> {
     pub manifests: &'a [(Digest, u64)],
     /// The tag to point at this manifest, if the push was by tag.
     pub tag: Option<&'a Tag>,
+    /// What the image config says of the image (a JSON object), for listings.
+    pub config_info: Option<&'a str>,
     /// The time of the push, unix milliseconds.
     pub now: i64,
 }
@@ -62,6 +66,8 @@ pub struct StoredManifest {
     pub media_type: String,
     /// The bytes exactly as pushed.
     pub content: Vec<u8>,
+    /// Set when a `read_enabled` attribute forbids pulling it.
+    pub read_lock: Option<ReadLock>,
 }
 
 /// A manifest's identity and size, without its bytes (for HEAD requests).
@@ -73,6 +79,8 @@ pub struct ManifestInfo {
     pub media_type: String,
     /// The length of its bytes.
     pub size: u64,
+    /// Set when a `read_enabled` attribute forbids pulling it.
+    pub read_lock: Option<ReadLock>,
 }
 
 /// A manifest that names a subject, as the referrers API describes it.
@@ -95,10 +103,12 @@ impl MetaStore {
     ///
     /// Fails with [`MetaError::MissingBlob`] or [`MetaError::MissingManifest`] when a
     /// reference is not present in the repository, and [`MetaError::SizeMismatch`] when
-    /// one is present with another size; a refused put changes nothing. Re-pushing a
-    /// stored digest keeps the stored row (same digest, same bytes). Appends
-    /// `manifest.pushed` when the manifest is new and `tag.updated` when the tag is
-    /// created or moves; a tag that moves keeps its `created_at`.
+    /// one is present with another size; with [`MetaError::Locked`] when the repository
+    /// or the tag is write-locked and [`MetaError::TagImmutable`] when the tag may not
+    /// move; a refused put changes nothing. Re-pushing a stored digest keeps the stored
+    /// row (same digest, same bytes) and is allowed whatever the locks, since it changes
+    /// nothing. Appends `manifest.pushed` when the manifest is new and `tag.updated`
+    /// when the tag is created or moves; a tag that moves keeps its `created_at`.
     pub async fn put_manifest(&self, m: NewManifest<'_>) -> Result<PutManifestOutcome, MetaError> {
         let mut tx = self.begin_write().await?;
         let result = put_manifest_tx(&mut tx, &m).await;
@@ -114,11 +124,12 @@ impl MetaStore {
         let row = self
             .lookup::<Vec<u8>>(repo, reference, ManifestColumn::Content)
             .await?;
-        row.map(|(digest, media_type, content)| {
+        row.map(|(digest, media_type, content, lock)| {
             Ok(StoredManifest {
                 digest: store::digest_from_db(&digest)?,
                 media_type,
                 content,
+                read_lock: ReadLock::from_code(lock),
             })
         })
         .transpose()
@@ -133,24 +144,25 @@ impl MetaStore {
         let row = self
             .lookup::<i64>(repo, reference, ManifestColumn::Size)
             .await?;
-        row.map(|(digest, media_type, size)| {
+        row.map(|(digest, media_type, size, lock)| {
             Ok(ManifestInfo {
                 digest: store::digest_from_db(&digest)?,
                 media_type,
                 size: store::size_from_db(size)?,
+                read_lock: ReadLock::from_code(lock),
             })
         })
         .transpose()
     }
 
-    /// Digest, media type and one more column of the manifest `reference` names: a single
-    /// indexed query, the hot path of every pull.
+    /// Digest, media type, one more column and the read lock of the manifest
+    /// `reference` names: a single indexed query, the hot path of every pull.
     async fn lookup<T>(
         &self,
         repo: &RepositoryName,
         reference: &Reference,
         column: ManifestColumn,
-    ) -> Result<Option<(String, String, T)>, MetaError>
+    ) -> Result<Option<(String, String, T, i64)>, MetaError>
     where
         T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
     {
@@ -169,7 +181,8 @@ impl MetaStore {
     /// Deletes a manifest, its references and every tag pointing at it; returns whether
     /// it existed.
     ///
-    /// Appends `tag.deleted` per removed tag and `manifest.deleted`. Index manifests that
+    /// Fails with [`MetaError::Locked`], changing nothing, when the repository, the
+    /// manifest or one of its tags may not be deleted. Appends `tag.deleted` per removed tag and `manifest.deleted`. Index manifests that
     /// list this one as a child are left alone and nothing refuses the delete, as the
     /// spec allows; such an index then names a child that is gone.
     pub async fn delete_manifest(
@@ -232,9 +245,29 @@ async fn put_manifest_tx(
     };
     let created = insert_manifest(conn, repository_id, m).await?;
     let previous_tag_target = match m.tag {
-        Some(tag) => point_tag(conn, repository_id, m, tag).await?,
+        Some(tag) => {
+            let change = TagChange {
+                repository: m.repository,
+                repository_id,
+                tag,
+                digest: m.digest,
+                now: m.now,
+            };
+            point_tag(conn, &change).await?
+        }
         None => None,
     };
+    let tag_moved = m.tag.is_some() && previous_tag_target.as_ref() != Some(m.digest);
+    if created || tag_moved {
+        // Checked after the writes it guards so that a no-op re-push, which changes
+        // nothing, passes whatever the locks; the transaction rolls back otherwise.
+        repositories::check_repository_writable(conn, repository_id, repository).await?;
+        sqlx::query("UPDATE repositories SET last_push_at = ?2 WHERE id = ?1")
+            .bind(repository_id)
+            .bind(m.now)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(PutManifestOutcome {
         created,
         previous_tag_target,
@@ -322,10 +355,11 @@ async fn insert_manifest(
     m: &NewManifest<'_>,
 ) -> Result<bool, MetaError> {
     let size = store::size_to_db(m.content.len() as u64)?;
+    let image_size = image_size(conn, repository_id, m).await?;
     let inserted = sqlx::query(
         "INSERT INTO manifests (repository_id, digest, media_type, content, size, \
-         artifact_type, subject_digest, annotations, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         artifact_type, subject_digest, annotations, created_at, image_size, config_info) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
          ON CONFLICT (repository_id, digest) DO NOTHING",
     )
     .bind(repository_id)
@@ -337,6 +371,8 @@ async fn insert_manifest(
     .bind(m.subject.map(Digest::as_str))
     .bind(annotations_to_db(m.annotations)?)
     .bind(m.now)
+    .bind(image_size)
+    .bind(m.config_info)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -374,32 +410,95 @@ async fn insert_manifest(
     Ok(true)
 }
 
-/// Creates the tag or moves it to the manifest; returns its previous target.
-async fn point_tag(
+/// The bytes an image is made of: its distinct blobs (config and layers) as declared
+/// (and checked against the store), plus the image sizes of its children for an index.
+async fn image_size(
     conn: &mut SqliteConnection,
     repository_id: i64,
     m: &NewManifest<'_>,
-    tag: &Tag,
+) -> Result<i64, MetaError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let own: u64 = m
+        .blobs
+        .iter()
+        .filter(|(digest, _)| seen.insert(digest))
+        .map(|(_, size)| *size)
+        .sum();
+    let mut total = store::size_to_db(own)?;
+    for (child, _) in m.manifests {
+        let child_size: Option<i64> = sqlx::query_scalar(
+            "SELECT image_size FROM manifests WHERE repository_id = ?1 AND digest = ?2",
+        )
+        .bind(repository_id)
+        .bind(child.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        total = total.saturating_add(child_size.unwrap_or(0));
+    }
+    Ok(total)
+}
+
+/// A tag to create or move to a manifest already stored in its repository.
+pub(crate) struct TagChange<'a> {
+    pub(crate) repository: &'a RepositoryName,
+    pub(crate) repository_id: i64,
+    pub(crate) tag: &'a Tag,
+    pub(crate) digest: &'a Digest,
+    pub(crate) now: i64,
+}
+
+/// Creates the tag or moves it to the manifest; returns its previous target.
+///
+/// A tag that would move is refused when it is write-locked or immutable under its
+/// repository's tag mutability; pointing it where it already points always passes.
+pub(crate) async fn point_tag(
+    conn: &mut SqliteConnection,
+    change: &TagChange<'_>,
 ) -> Result<Option<Digest>, MetaError> {
-    let previous: Option<String> = sqlx::query_scalar(
-        "SELECT manifest_digest FROM tags WHERE repository_id = ?1 AND name = ?2",
+    let TagChange {
+        repository,
+        repository_id,
+        tag,
+        digest,
+        now,
+    } = *change;
+    let previous: Option<(String, bool)> = sqlx::query_as(
+        "SELECT manifest_digest, write_enabled FROM tags WHERE repository_id = ?1 AND name = ?2",
     )
     .bind(repository_id)
     .bind(tag.as_str())
     .fetch_optional(&mut *conn)
     .await?;
 
-    match previous.as_deref() {
-        Some(previous) if previous == m.digest.as_str() => {}
-        Some(_) => {
+    match &previous {
+        Some((previous, _)) if previous == digest.as_str() => {}
+        Some((previous, writable)) => {
+            if !writable {
+                return Err(MetaError::Locked {
+                    item: Locked::Tag {
+                        repository: repository.to_string(),
+                        tag: tag.to_string(),
+                    },
+                    lock: Lock::Write,
+                });
+            }
+            let rule = repositories::mutability_rule(conn, repository_id).await?;
+            if rule.is_immutable(tag.as_str()) {
+                return Err(MetaError::TagImmutable {
+                    repository: repository.to_string(),
+                    tag: tag.to_string(),
+                    mutability: rule.mutability,
+                    current: store::digest_from_db(previous)?,
+                });
+            }
             sqlx::query(
                 "UPDATE tags SET manifest_digest = ?3, updated_at = ?4 \
                  WHERE repository_id = ?1 AND name = ?2",
             )
             .bind(repository_id)
             .bind(tag.as_str())
-            .bind(m.digest.as_str())
-            .bind(m.now)
+            .bind(digest.as_str())
+            .bind(now)
             .execute(&mut *conn)
             .await?;
         }
@@ -410,24 +509,25 @@ async fn point_tag(
             )
             .bind(repository_id)
             .bind(tag.as_str())
-            .bind(m.digest.as_str())
-            .bind(m.now)
+            .bind(digest.as_str())
+            .bind(now)
             .execute(&mut *conn)
             .await?;
         }
     }
 
-    if previous.as_deref() != Some(m.digest.as_str()) {
+    let previous = previous.map(|(digest, _)| digest);
+    if previous.as_deref() != Some(digest.as_str()) {
         let event = NewEvent {
-            at: m.now,
+            at: now,
             kind: events::TAG_UPDATED,
-            repository: m.repository.as_str(),
-            digest: Some(m.digest.as_str()),
+            repository: repository.as_str(),
+            digest: Some(digest.as_str()),
             tag: Some(tag.as_str()),
             detail: previous.as_deref(),
         };
         events::append(conn, event).await?;
-        tracing::debug!(repository = %m.repository, tag = %tag, digest = %m.digest, "tag set");
+        tracing::debug!(repository = %repository, tag = %tag, digest = %digest, "tag set");
     }
     previous.as_deref().map(store::digest_from_db).transpose()
 }
@@ -441,6 +541,29 @@ async fn delete_manifest_tx(
     let Some(repository_id) = store::repository_id(conn, repo.as_str()).await? else {
         return Ok(false);
     };
+    let locks: Option<(bool, bool)> = sqlx::query_as(
+        "SELECT write_enabled, delete_enabled FROM manifests \
+         WHERE repository_id = ?1 AND digest = ?2",
+    )
+    .bind(repository_id)
+    .bind(digest.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((write_enabled, delete_enabled)) = locks else {
+        return Ok(false);
+    };
+    repositories::check_repository_deletable(conn, repository_id, repo.as_str()).await?;
+    let manifest_lock = Attributes::from_db(write_enabled, delete_enabled, true, true);
+    if let Some(lock) = manifest_lock.delete_lock() {
+        return Err(MetaError::Locked {
+            item: Locked::Manifest {
+                repository: repo.to_string(),
+                digest: digest.clone(),
+            },
+            lock,
+        });
+    }
+    crate::tags::check_tags_deletable(conn, repository_id, repo, digest).await?;
     let tags: Vec<String> = sqlx::query_scalar(
         "DELETE FROM tags WHERE repository_id = ?1 AND manifest_digest = ?2 RETURNING name",
     )
@@ -508,29 +631,32 @@ enum ManifestColumn {
     Size,
 }
 
-/// The lookup by tag, reading `m.<column>` besides digest and media type.
+/// The lookup by tag, reading `m.<column>` besides digest and media type, and which
+/// `read_enabled` is off (the [`ReadLock`] code).
 macro_rules! by_tag {
     ($column:literal) => {
         concat!(
             "SELECT m.digest, m.media_type, m.",
             $column,
-            " FROM tags t JOIN manifests m \
+            ", CASE WHEN r.read_enabled = 0 THEN 1 WHEN t.read_enabled = 0 THEN 2 \
+             WHEN m.read_enabled = 0 THEN 3 ELSE 0 END \
+             FROM repositories r JOIN tags t ON t.repository_id = r.id JOIN manifests m \
              ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest \
-             WHERE t.repository_id = (SELECT id FROM repositories WHERE name = ?1) \
-             AND t.name = ?2"
+             WHERE r.name = ?1 AND t.name = ?2"
         )
     };
 }
 
-/// The lookup by digest, reading `<column>` besides digest and media type.
+/// The lookup by digest, reading `m.<column>` besides digest and media type, and which
+/// `read_enabled` is off.
 macro_rules! by_digest {
     ($column:literal) => {
         concat!(
-            "SELECT digest, media_type, ",
+            "SELECT m.digest, m.media_type, m.",
             $column,
-            " FROM manifests \
-             WHERE repository_id = (SELECT id FROM repositories WHERE name = ?1) \
-             AND digest = ?2"
+            ", CASE WHEN r.read_enabled = 0 THEN 1 WHEN m.read_enabled = 0 THEN 3 ELSE 0 END \
+             FROM repositories r JOIN manifests m ON m.repository_id = r.id \
+             WHERE r.name = ?1 AND m.digest = ?2"
         )
     };
 }

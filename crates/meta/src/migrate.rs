@@ -15,6 +15,7 @@ use crate::error::MetaError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_identity.sql"),
+    include_str!("../migrations/0003_management.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -281,6 +281,7 @@ async fn tag_move_keeps_created_at_and_reports_previous_target() {
     let latest = tag("latest");
     let put_first = NewManifest {
         tag: Some(&latest),
+        config_info: None,
         now: 100,
         ..manifest(&app, &first, b"1")
     };
@@ -289,6 +290,7 @@ async fn tag_move_keeps_created_at_and_reports_previous_target() {
 
     let put_second = NewManifest {
         tag: Some(&latest),
+        config_info: None,
         now: 200,
         ..manifest(&app, &second, b"2")
     };
@@ -311,6 +313,7 @@ async fn tag_move_keeps_created_at_and_reports_previous_target() {
     // Pointing the tag at the manifest it already names is not a move.
     let put_same = NewManifest {
         tag: Some(&latest),
+        config_info: None,
         now: 300,
         ..manifest(&app, &second, b"2")
     };

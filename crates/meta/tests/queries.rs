@@ -254,6 +254,7 @@ async fn events_page_by_id() {
     let id = digest(b"m");
     let put = NewManifest {
         tag: Some(&latest),
+        config_info: None,
         now: 9,
         ..manifest(&app, &id, b"m")
     };

@@ -87,6 +87,7 @@ pub fn manifest<'a>(
         blobs: &[],
         manifests: &[],
         tag: None,
+        config_info: None,
         now: 1_000,
     }
 }
