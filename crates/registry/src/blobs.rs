@@ -6,7 +6,10 @@
 //! and the link is committed.
 
 use berth_blobs::BlobError;
+use berth_meta::policy::{Lock, Locked};
+use berth_meta::{BlobLink, MetaError};
 use berth_oci::{Digest, RepositoryName};
+use futures_util::StreamExt;
 
 use crate::{now_millis, ByteStream, Registry, RegistryError};
 
@@ -21,18 +24,30 @@ pub struct Chunk {
 
 impl Registry {
     /// Size of a blob readable in `repository`.
+    ///
+    /// Fails with [`RegistryError::Refused`] when the repository's `read_enabled` is off.
     pub async fn blob_size(
         &self,
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<u64, RegistryError> {
-        self.meta
-            .linked_blob_size(repository, digest)
+        let link = self
+            .meta
+            .blob_link(repository, digest)
             .await?
             .ok_or_else(|| RegistryError::BlobUnknown {
                 repository: repository.to_string(),
                 digest: digest.clone(),
-            })
+            })?;
+        if !link.readable {
+            return Err(RegistryError::Refused(MetaError::Locked {
+                item: Locked::Repository {
+                    repository: repository.to_string(),
+                },
+                lock: Lock::Read,
+            }));
+        }
+        Ok(link.size)
     }
 
     /// Streams `length` bytes from `start` of a blob the caller has sized with
@@ -47,6 +62,27 @@ impl Registry {
             .read(digest, start, length)
             .await
             .map_err(RegistryError::Storage)
+    }
+
+    /// Reads a whole blob of `size` bytes into memory; for small blobs such as image
+    /// configurations.
+    pub(crate) async fn read_small_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let mut stream = self.read_blob(digest, 0, size).await?;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|source| {
+                RegistryError::Storage(BlobError::Io {
+                    context: "reading a small blob",
+                    source,
+                })
+            })?;
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     /// Removes a blob from a repository. The bytes stay while other repositories link them;
@@ -71,7 +107,12 @@ impl Registry {
     }
 
     /// Opens an upload session in `repository` and returns its id.
+    ///
+    /// Fails with [`RegistryError::Refused`] when the repository is write-locked.
     pub async fn start_upload(&self, repository: &RepositoryName) -> Result<String, RegistryError> {
+        self.meta
+            .check_blob_admission(repository, None, None)
+            .await?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         self.blobs
             .start_upload(&id)
@@ -97,6 +138,9 @@ impl Registry {
     }
 
     /// Appends a chunk to an upload and returns the upload's new size.
+    ///
+    /// An upload grown past what a quota leaves room for is discarded and refused with
+    /// [`RegistryError::Refused`] at once, rather than after the client sent the rest.
     pub async fn append_upload(
         &self,
         repository: &RepositoryName,
@@ -108,6 +152,14 @@ impl Registry {
         // long chunk must count as activity from its first byte.
         self.meta.touch_upload(id, now_millis()).await?;
         let size = self.write_chunk(repository, id, chunk).await?;
+        if let Err(refused) = self
+            .meta
+            .check_blob_admission(repository, None, Some(size))
+            .await
+        {
+            self.discard_upload(id).await;
+            return Err(refused.into());
+        }
         self.meta.touch_upload(id, now_millis()).await?;
         Ok(size)
     }
@@ -129,6 +181,18 @@ impl Registry {
         let committed = self.commit(repository, id, digest).await;
         self.meta.delete_upload(id).await?;
         committed
+    }
+
+    /// Drops an upload's bytes and session after a refusal. Failing to drop them only
+    /// leaves work for the sweep of idle uploads, so the refusal is what the caller
+    /// reports.
+    async fn discard_upload(&self, id: &str) {
+        if let Err(err) = self.blobs.cancel_upload(id).await {
+            tracing::warn!(upload = id, err = %err, "discarding a refused upload failed");
+        }
+        if let Err(err) = self.meta.delete_upload(id).await {
+            tracing::warn!(upload = id, err = %err, "forgetting a refused upload failed");
+        }
     }
 
     /// Cancels an upload and discards its bytes.
@@ -155,6 +219,10 @@ impl Registry {
         digest: &Digest,
         chunk: Chunk,
     ) -> Result<u64, RegistryError> {
+        // A declared length lets a refusal come before the client sends the bytes.
+        self.meta
+            .check_blob_admission(repository, Some(digest), chunk.length)
+            .await?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         self.blobs
             .start_upload(&id)
@@ -176,7 +244,8 @@ impl Registry {
         digest: &Digest,
         from: &RepositoryName,
     ) -> Result<bool, RegistryError> {
-        let Some(size) = self.meta.linked_blob_size(from, digest).await? else {
+        let readable = self.meta.blob_link(from, digest).await?;
+        let Some(BlobLink { size, .. }) = readable.filter(|link| link.readable) else {
             return Ok(false);
         };
         self.meta
@@ -225,6 +294,21 @@ impl Registry {
         id: &str,
         digest: &Digest,
     ) -> Result<u64, RegistryError> {
+        // Checked before the bytes are published so that a refused blob never reaches
+        // blob storage; the link below checks again inside its transaction.
+        let received = self
+            .blobs
+            .upload_size(id)
+            .await
+            .map_err(|err| upload_error(repository, id, err))?;
+        if let Err(refused) = self
+            .meta
+            .check_blob_admission(repository, Some(digest), Some(received))
+            .await
+        {
+            self.discard_upload(id).await;
+            return Err(refused.into());
+        }
         let size = self
             .blobs
             .commit_upload(id, digest)

@@ -57,6 +57,22 @@ pub enum RegistryError {
     #[error("the manifest is {size} bytes; manifests may be at most {limit} bytes")]
     ManifestTooLarge { size: usize, limit: usize },
 
+    /// A lock, the tag mutability or a quota refused the operation; nothing changed.
+    #[error(transparent)]
+    Refused(MetaError),
+
+    /// The thing to create exists already.
+    #[error("{0}")]
+    Conflict(String),
+
+    /// The repository, tag or image a management operation names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// A setting that cannot be applied as given.
+    #[error("{0}")]
+    SettingInvalid(String),
+
     #[error("blob storage failed")]
     Storage(#[source] BlobError),
 
@@ -80,6 +96,9 @@ impl RegistryError {
             RegistryError::ManifestBlobUnknown { .. } => ErrorCode::ManifestBlobUnknown,
             RegistryError::ManifestSizeMismatch { .. } => ErrorCode::ManifestInvalid,
             RegistryError::ManifestTooLarge { .. } => ErrorCode::SizeInvalid,
+            RegistryError::Refused(_) | RegistryError::Conflict(_) => ErrorCode::Denied,
+            RegistryError::NotFound(_) => ErrorCode::NameUnknown,
+            RegistryError::SettingInvalid(_) => ErrorCode::Unsupported,
             RegistryError::Storage(_) | RegistryError::Meta(_) => ErrorCode::Unknown,
         }
     }
@@ -92,6 +111,13 @@ impl RegistryError {
 
 impl From<MetaError> for RegistryError {
     fn from(err: MetaError) -> Self {
-        RegistryError::Meta(err)
+        match err {
+            MetaError::Locked { .. }
+            | MetaError::TagImmutable { .. }
+            | MetaError::QuotaExceeded { .. } => RegistryError::Refused(err),
+            MetaError::Conflict(message) => RegistryError::Conflict(message),
+            MetaError::NotFound(message) => RegistryError::NotFound(message),
+            other => RegistryError::Meta(other),
+        }
     }
 }

@@ -3,13 +3,19 @@
 //! [`Registry`] joins blob storage and the metadata store and enforces the rules that make
 //! the pair consistent: a blob is linked to a repository only after its bytes are durable
 //! and verified; a manifest is committed only when everything it references is present in
-//! its repository; a repository reads only what was pushed to or mounted into it. No HTTP
-//! types appear here, so the same rules serve the OCI API, the management API and jobs.
+//! its repository; a repository reads only what was pushed to or mounted into it. The
+//! stored rules on content (locks, tag mutability, quotas) are enforced by the metadata
+//! store inside the transactions they guard, and reported here as
+//! [`RegistryError::Refused`]. No HTTP types appear here, so the same rules serve the OCI
+//! API, the management API and jobs.
 
 mod blobs;
 mod error;
+mod images;
 mod maintenance;
 mod manifests;
+mod pulls;
+mod repositories;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,6 +27,7 @@ pub use berth_blobs::ByteStream;
 pub use berth_meta::{ManifestInfo, Referrer, StoredManifest};
 pub use blobs::Chunk;
 pub use error::RegistryError;
+pub use images::{ImageDescription, PlatformEntry};
 pub use manifests::PushedManifest;
 
 /// The registry over one blob store and one metadata store. Cheap to clone.
@@ -28,12 +35,17 @@ pub use manifests::PushedManifest;
 pub struct Registry {
     meta: MetaStore,
     blobs: Arc<dyn BlobStore>,
+    pulls: Arc<pulls::PullLog>,
 }
 
 impl Registry {
     /// Builds a registry over already opened stores.
     pub fn new(meta: MetaStore, blobs: Arc<dyn BlobStore>) -> Self {
-        Registry { meta, blobs }
+        Registry {
+            meta,
+            blobs,
+            pulls: Arc::default(),
+        }
     }
 
     /// The metadata store, for the parts of the server that report on it (readiness).

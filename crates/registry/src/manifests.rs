@@ -4,8 +4,12 @@
 //! store in one transaction that also checks every referenced blob and child manifest, so
 //! a manifest is never visible while something it needs is missing.
 
+use berth_meta::policy::{Lock, Locked, ReadLock};
 use berth_meta::{MetaError, NewManifest};
-use berth_oci::{Digest, Manifest, Reference, RepositoryName, MAX_MANIFEST_BYTES};
+use berth_oci::{
+    ConfigSummary, Digest, Manifest, Reference, RepositoryName, MAX_CONFIG_SUMMARY_BYTES,
+    MAX_MANIFEST_BYTES,
+};
 
 use crate::{now_millis, ManifestInfo, Referrer, Registry, RegistryError, StoredManifest};
 
@@ -62,6 +66,7 @@ impl Registry {
             Reference::Tag(tag) => Some(tag),
             Reference::Digest(_) => None,
         };
+        let config_info = self.config_summary(repository, &manifest).await;
 
         let stored = self
             .meta
@@ -76,6 +81,7 @@ impl Registry {
                 blobs: &blobs,
                 manifests: &children,
                 tag,
+                config_info: config_info.as_deref(),
                 now: now_millis(),
             })
             .await;
@@ -85,28 +91,70 @@ impl Registry {
         }
     }
 
-    /// A manifest's bytes and media type, by tag or digest.
+    /// A manifest's bytes and media type, by tag or digest, for a pull: the pull is
+    /// noted for the image's last-pull time.
+    ///
+    /// Fails with [`RegistryError::Refused`] when a `read_enabled` attribute is off.
     pub async fn manifest(
         &self,
         repository: &RepositoryName,
         reference: &Reference,
     ) -> Result<StoredManifest, RegistryError> {
-        self.meta
+        let manifest = self
+            .meta
             .manifest(repository, reference)
             .await?
-            .ok_or_else(|| manifest_unknown(repository, reference))
+            .ok_or_else(|| manifest_unknown(repository, reference))?;
+        if let Some(lock) = manifest.read_lock {
+            return Err(read_refused(repository, reference, &manifest.digest, lock));
+        }
+        self.pulls.note(repository, &manifest.digest);
+        Ok(manifest)
     }
 
-    /// A manifest's digest, media type and size, without its bytes.
+    /// A manifest's digest, media type and size, without its bytes; refused like
+    /// [`Registry::manifest`] and not counted as a pull.
     pub async fn manifest_info(
         &self,
         repository: &RepositoryName,
         reference: &Reference,
     ) -> Result<ManifestInfo, RegistryError> {
-        self.meta
+        let info = self
+            .meta
             .manifest_info(repository, reference)
             .await?
-            .ok_or_else(|| manifest_unknown(repository, reference))
+            .ok_or_else(|| manifest_unknown(repository, reference))?;
+        match info.read_lock {
+            Some(lock) => Err(read_refused(repository, reference, &info.digest, lock)),
+            None => Ok(info),
+        }
+    }
+
+    /// The summary of an image's configuration as stored JSON, when the manifest has an
+    /// image configuration small enough to read. Listings only report it, so a config
+    /// that cannot be read leaves it out instead of failing the push; the manifest's own
+    /// checks report a missing config.
+    pub(crate) async fn config_summary(
+        &self,
+        repository: &RepositoryName,
+        manifest: &Manifest,
+    ) -> Option<String> {
+        let config = manifest.config.as_ref()?;
+        if !ConfigSummary::applies_to(&config.media_type) || config.size > MAX_CONFIG_SUMMARY_BYTES
+        {
+            return None;
+        }
+        let link = self
+            .meta
+            .blob_link(repository, &config.digest)
+            .await
+            .ok()??;
+        if link.size != config.size {
+            return None;
+        }
+        let bytes = self.read_small_blob(&config.digest, link.size).await.ok()?;
+        let summary = ConfigSummary::parse(&bytes)?;
+        serde_json::to_string(&summary).ok()
     }
 
     /// Deletes by digest (the manifest and every tag on it) or by tag (only the tag).
@@ -169,6 +217,31 @@ impl Registry {
     }
 }
 
+/// The refusal of a pull that a `read_enabled` attribute forbids, naming where it is off.
+fn read_refused(
+    repository: &RepositoryName,
+    reference: &Reference,
+    digest: &Digest,
+    lock: ReadLock,
+) -> RegistryError {
+    let repository = repository.to_string();
+    let item = match (lock, reference) {
+        (ReadLock::Repository, _) => Locked::Repository { repository },
+        (ReadLock::Tag, Reference::Tag(tag)) => Locked::Tag {
+            repository,
+            tag: tag.to_string(),
+        },
+        (ReadLock::Tag | ReadLock::Manifest, _) => Locked::Manifest {
+            repository,
+            digest: digest.clone(),
+        },
+    };
+    RegistryError::Refused(MetaError::Locked {
+        item,
+        lock: Lock::Read,
+    })
+}
+
 fn manifest_unknown(repository: &RepositoryName, reference: &Reference) -> RegistryError {
     RegistryError::ManifestUnknown {
         repository: repository.to_string(),
@@ -194,6 +267,6 @@ fn manifest_error(repository: &RepositoryName, err: MetaError) -> RegistryError 
             declared,
             actual,
         },
-        other => RegistryError::Meta(other),
+        other => other.into(),
     }
 }
