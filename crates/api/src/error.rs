@@ -143,6 +143,8 @@ fn registry_status(err: &RegistryError) -> (StatusCode, ErrorCode) {
     let status = match err {
         RegistryError::ChunkOutOfOrder { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         RegistryError::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        RegistryError::Conflict(_) => StatusCode::CONFLICT,
+        RegistryError::SettingInvalid(_) => StatusCode::BAD_REQUEST,
         _ => StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
     };
     (status, code)

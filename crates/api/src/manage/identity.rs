@@ -1,233 +1,26 @@
-//! The management API under `/api/v1`: principals, secrets, roles, federations,
-//! registry and repository access settings, signing keys and the audit log.
-//!
-//! Requests authenticate with basic credentials or with a bearer token that carries the
-//! `registry:api:*` scope; what they may do is decided from the principal's current
-//! roles, not from the token. Managing identities needs the `owner` role on the whole
-//! registry; changing a repository's settings needs `owner` on that repository. Every
-//! change is written to the audit log. Bodies are JSON; errors are the registry's error
-//! body, so clients need one parser.
+//! Identity endpoints: `whoami`, principals and their secrets, role assignments,
+//! federations, token signing keys and the audit log. All but `whoami` and a
+//! principal's view of itself need the `owner` role on the whole registry.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::Router;
-use berth_auth::access::Grants;
-use berth_auth::audit::{outcome, AuditEntry};
-use berth_auth::authority::{Authority, Decision, NewPrincipal, API_SCOPE};
-use berth_auth::clock::{format_rfc3339, parse_rfc3339};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use berth_auth::authority::{Authority, NewPrincipal};
+use berth_auth::clock::parse_rfc3339;
 use berth_meta::{AuditQuery, PrincipalKind, PrincipalRecord, RoleAssignmentRecord};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{challenge, source};
+use super::{
+    actor, authority, days, json_reply, optional_time, parse_body, query, time, ApiResult, Shared,
+};
 use crate::error::ApiError;
-use crate::observe::RouteLabel;
-use crate::AppState;
 
-type Shared = State<Arc<AppState>>;
-type ApiResult = Result<Response, ApiError>;
-
-/// The routes of the management API.
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/whoami", get(whoami))
-        .route(
-            "/api/v1/principals",
-            get(list_principals).post(create_principal),
-        )
-        .route(
-            "/api/v1/principals/{name}",
-            get(show_principal)
-                .patch(update_principal)
-                .delete(delete_principal),
-        )
-        .route("/api/v1/principals/{name}/secrets", post(reset_secret))
-        .route(
-            "/api/v1/principals/{name}/secrets/{slot}",
-            delete(delete_secret),
-        )
-        .route(
-            "/api/v1/role-assignments",
-            get(list_roles).post(assign_role).delete(remove_role),
-        )
-        .route(
-            "/api/v1/federations",
-            get(list_federations).post(create_federation),
-        )
-        .route("/api/v1/federations/{name}", delete(delete_federation))
-        .route(
-            "/api/v1/settings",
-            get(show_settings).patch(update_settings),
-        )
-        .route(
-            "/api/v1/repositories/{*name}",
-            get(show_repository).patch(update_repository),
-        )
-        .route("/api/v1/signing-keys", get(list_keys))
-        .route("/api/v1/signing-keys/rotate", post(rotate_key))
-        .route("/api/v1/audit", get(audit))
-        .layer(axum::middleware::map_response(label))
-}
-
-async fn label(mut response: Response) -> Response {
-    response.extensions_mut().insert(RouteLabel("api"));
-    response
-}
-
-/// Who is calling and what they may do; `grants` is `None` when authentication is off.
-struct Actor {
-    name: Option<String>,
-    grants: Option<Arc<Grants>>,
-    source: IpAddr,
-}
-
-impl Actor {
-    fn require_admin(&self) -> Result<(), ApiError> {
-        match &self.grants {
-            Some(grants) if !grants.is_admin() => Err(ApiError::Denied {
-                message: format!(
-                    "{} is not a registry owner; only owners manage identities and settings",
-                    self.name.as_deref().unwrap_or("anonymous")
-                ),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    fn require_owner_of(&self, repository: &str) -> Result<(), ApiError> {
-        match &self.grants {
-            Some(grants) if !grants.owns(repository) => Err(ApiError::Denied {
-                message: format!(
-                    "{} does not own repository {repository}; an owner role on it is needed",
-                    self.name.as_deref().unwrap_or("anonymous")
-                ),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    fn record(
-        &self,
-        state: &AppState,
-        action: &'static str,
-        repository: Option<&str>,
-        detail: String,
-    ) {
-        state.audit.record(AuditEntry {
-            principal: self.name.clone(),
-            action,
-            repository: repository.map(str::to_string),
-            source: Some(self.source),
-            outcome: outcome::SUCCEEDED,
-            detail,
-            ..AuditEntry::default()
-        });
-    }
-}
-
-async fn actor(state: &AppState, parts: &Parts) -> Result<Actor, ApiError> {
-    let source = source(state, parts);
-    let Some(authority) = state.auth.as_ref() else {
-        return Ok(Actor {
-            name: None,
-            grants: None,
-            source,
-        });
-    };
-    let authorization = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let unauthenticated = |error: Option<&str>, message: String| ApiError::Unauthenticated {
-        challenge: challenge(state, parts, Some(API_SCOPE), error),
-        message,
-    };
-    let caller = match authority.authenticate(authorization, source).await {
-        Ok(caller) => caller,
-        Err(err) if err.is_internal() || matches!(err, berth_auth::AuthError::Throttled { .. }) => {
-            return Err(ApiError::Auth(err))
-        }
-        Err(err) => {
-            return Err(unauthenticated(
-                Some("invalid_token"),
-                format!("{err}; log in again"),
-            ))
-        }
-    };
-    match authority.api_principal(&caller).await {
-        Ok((principal, grants)) => Ok(Actor {
-            name: Some(principal.name),
-            grants: Some(grants),
-            source,
-        }),
-        Err(decision) => {
-            authority.audit_denied(&caller, "api", None, source, decision);
-            Err(match decision {
-                Decision::InsufficientScope => unauthenticated(
-                    Some("insufficient_scope"),
-                    format!("the token lacks the scope {API_SCOPE} the management API needs"),
-                ),
-                _ => unauthenticated(
-                    None,
-                    "the management API needs credentials; run berth login".into(),
-                ),
-            })
-        }
-    }
-}
-
-fn authority(state: &AppState) -> Result<&Authority, ApiError> {
-    state.auth.as_ref().ok_or(ApiError::AuthDisabled)
-}
-
-fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|err| ApiError::BodyInvalid {
-        reason: err.to_string(),
-    })
-}
-
-fn json_reply(status: StatusCode, value: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        value.to_string(),
-    )
-        .into_response()
-}
-
-fn time(millis: i64) -> Value {
-    json!(format_rfc3339(millis))
-}
-
-fn optional_time(millis: Option<i64>) -> Value {
-    millis.map_or(Value::Null, time)
-}
-
-fn days(n: Option<u64>) -> Option<Duration> {
-    n.map(|d| Duration::from_secs(d.saturating_mul(86_400)))
-}
-
-async fn openapi() -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        include_str!("openapi.json"),
-    )
-        .into_response()
-}
-
-async fn whoami(State(state): Shared, parts: Parts) -> ApiResult {
+pub(super) async fn whoami(State(state): Shared, parts: Parts) -> ApiResult {
     let actor = actor(&state, &parts).await?;
     let authority = authority(&state)?;
     let name = actor.name.unwrap_or_default();
@@ -299,7 +92,7 @@ fn parse_kind(kind: &str) -> Result<PrincipalKind, ApiError> {
     })
 }
 
-async fn list_principals(State(state): Shared, parts: Parts) -> ApiResult {
+pub(super) async fn list_principals(State(state): Shared, parts: Parts) -> ApiResult {
     let actor = actor(&state, &parts).await?;
     actor.require_admin()?;
     let authority = authority(&state)?;
@@ -313,15 +106,6 @@ async fn list_principals(State(state): Shared, parts: Parts) -> ApiResult {
         StatusCode::OK,
         json!({ "principals": principals }),
     ))
-}
-
-fn query<T: DeserializeOwned + Default>(parts: &Parts) -> Result<T, ApiError> {
-    axum::extract::Query::<T>::try_from_uri(&parts.uri)
-        .map(|q| q.0)
-        .map_err(|err| ApiError::QueryInvalid {
-            name: "query",
-            reason: err.body_text(),
-        })
 }
 
 #[derive(Deserialize)]
@@ -349,7 +133,7 @@ struct CreatePrincipal {
     secret_expires_in_days: Option<u64>,
 }
 
-async fn create_principal(State(state): Shared, parts: Parts, body: Bytes) -> ApiResult {
+pub(super) async fn create_principal(State(state): Shared, parts: Parts, body: Bytes) -> ApiResult {
     let actor = actor(&state, &parts).await?;
     actor.require_admin()?;
     let authority = authority(&state)?;
@@ -384,7 +168,11 @@ async fn create_principal(State(state): Shared, parts: Parts, body: Bytes) -> Ap
     ))
 }
 
-async fn show_principal(State(state): Shared, Path(name): Path<String>, parts: Parts) -> ApiResult {
+pub(super) async fn show_principal(
+    State(state): Shared,
+    Path(name): Path<String>,
+    parts: Parts,
+) -> ApiResult {
     let actor = actor(&state, &parts).await?;
     let authority = authority(&state)?;
     if actor.name.as_deref() != Some(name.as_str()) {
@@ -411,7 +199,7 @@ struct UpdatePrincipal {
     scope_map: Option<Vec<String>>,
 }
 
-async fn update_principal(
+pub(super) async fn update_principal(
     State(state): Shared,
     Path(name): Path<String>,
     parts: Parts,
@@ -436,7 +224,7 @@ async fn update_principal(
     ))
 }
 
-async fn delete_principal(
+pub(super) async fn delete_principal(
     State(state): Shared,
     Path(name): Path<String>,
     parts: Parts,
@@ -455,7 +243,7 @@ struct SecretBody {
     expires_in_days: Option<u64>,
 }
 
-async fn reset_secret(
+pub(super) async fn reset_secret(
     State(state): Shared,
     Path(name): Path<String>,
     parts: Parts,
@@ -483,7 +271,7 @@ async fn reset_secret(
     ))
 }
 
-async fn delete_secret(
+pub(super) async fn delete_secret(
     State(state): Shared,
     Path((name, slot)): Path<(String, String)>,
     parts: Parts,
@@ -510,7 +298,7 @@ struct RoleQuery {
     scope: Option<String>,
 }
 
-async fn list_roles(State(state): Shared, parts: Parts) -> ApiResult {
+pub(super) async fn list_roles(State(state): Shared, parts: Parts) -> ApiResult {
     let actor = actor(&state, &parts).await?;
     actor.require_admin()?;
     let query: RoleQuery = query(&parts)?;
@@ -536,7 +324,7 @@ struct AssignBody {
     scope: String,
 }
 
-async fn assign_role(State(state): Shared, parts: Parts, body: Bytes) -> ApiResult {
+pub(super) async fn assign_role(State(state): Shared, parts: Parts, body: Bytes) -> ApiResult {
     let actor = actor(&state, &parts).await?;
     actor.require_admin()?;
     let body: AssignBody = parse_body(&body)?;
@@ -558,7 +346,7 @@ async fn assign_role(State(state): Shared, parts: Parts, body: Bytes) -> ApiResu
     ))
 }
 
-async fn remove_role(State(state): Shared, parts: Parts) -> ApiResult {
+pub(super) async fn remove_role(State(state): Shared, parts: Parts) -> ApiResult {
     let actor = actor(&state, &parts).await?;
     actor.require_admin()?;
     let query: RoleQuery = query(&parts)?;
@@ -592,7 +380,7 @@ fn federation_json(record: &berth_meta::FederationRecord) -> Value {
     })
 }
 
-async fn list_federations(State(state): Shared, parts: Parts) -> ApiResult {
+pub(super) async fn list_federations(State(state): Shared, parts: Parts) -> ApiResult {
     let actor = actor(&state, &parts).await?;
     actor.require_admin()?;
     let federations: Vec<Value> = authority(&state)?
@@ -618,7 +406,11 @@ struct FederationBody {
     principal: String,
 }
 
-async fn create_federation(State(state): Shared, parts: Parts, body: Bytes) -> ApiResult {
+pub(super) async fn create_federation(
+    State(state): Shared,
+    parts: Parts,
+    body: Bytes,
+) -> ApiResult {
     let actor = actor(&state, &parts).await?;
     actor.require_admin()?;
     let body: FederationBody = parse_body(&body)?;
@@ -640,7 +432,7 @@ async fn create_federation(State(state): Shared, parts: Parts, body: Bytes) -> A
     Ok(json_reply(StatusCode::CREATED, federation_json(&record)))
 }
 
-async fn delete_federation(
+pub(super) async fn delete_federation(
     State(state): Shared,
     Path(name): Path<String>,
     parts: Parts,
@@ -652,124 +444,7 @@ async fn delete_federation(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn settings_json(state: &AppState) -> Result<Value, ApiError> {
-    let authority = authority(state)?;
-    Ok(json!({
-        "anonymous_pull": authority.registry_anonymous_pull().await?,
-        "service": authority.settings().service,
-    }))
-}
-
-async fn show_settings(State(state): Shared, parts: Parts) -> ApiResult {
-    actor(&state, &parts).await?;
-    Ok(json_reply(StatusCode::OK, settings_json(&state).await?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SettingsBody {
-    anonymous_pull: Option<bool>,
-}
-
-async fn update_settings(State(state): Shared, parts: Parts, body: Bytes) -> ApiResult {
-    let actor = actor(&state, &parts).await?;
-    actor.require_admin()?;
-    let body: SettingsBody = parse_body(&body)?;
-    if let Some(enabled) = body.anonymous_pull {
-        authority(&state)?
-            .set_registry_anonymous_pull(enabled)
-            .await?;
-        actor.record(
-            &state,
-            "settings.update",
-            None,
-            format!("anonymous_pull={enabled}"),
-        );
-    }
-    Ok(json_reply(StatusCode::OK, settings_json(&state).await?))
-}
-
-async fn repository_json(state: &AppState, name: &str) -> Result<Value, ApiError> {
-    let repository = berth_oci::RepositoryName::parse(name)?;
-    let meta = state.registry.meta();
-    if !meta.repository_exists(&repository).await? {
-        return Err(ApiError::NotFound {
-            message: format!("repository {name} does not exist"),
-        });
-    }
-    Ok(json!({
-        "name": name,
-        "anonymous_pull": meta.anonymous_pull(name).await?,
-    }))
-}
-
-async fn show_repository(
-    State(state): Shared,
-    Path(name): Path<String>,
-    parts: Parts,
-) -> ApiResult {
-    let actor = actor(&state, &parts).await?;
-    if let Some(grants) = &actor.grants {
-        if grants.actions_on(&name).is_empty() {
-            return Err(ApiError::Denied {
-                message: format!(
-                    "{} has no access to repository {name}",
-                    actor.name.as_deref().unwrap_or("anonymous")
-                ),
-            });
-        }
-    }
-    Ok(json_reply(
-        StatusCode::OK,
-        repository_json(&state, &name).await?,
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RepositoryBody {
-    anonymous_pull: Option<bool>,
-}
-
-async fn update_repository(
-    State(state): Shared,
-    Path(name): Path<String>,
-    parts: Parts,
-    body: Bytes,
-) -> ApiResult {
-    let actor = actor(&state, &parts).await?;
-    actor.require_owner_of(&name)?;
-    let body: RepositoryBody = parse_body(&body)?;
-    repository_json(&state, &name).await?;
-    if let Some(enabled) = body.anonymous_pull {
-        match state.auth.as_ref() {
-            Some(authority) => {
-                authority
-                    .set_repository_anonymous_pull(&name, enabled)
-                    .await?
-            }
-            None => {
-                state
-                    .registry
-                    .meta()
-                    .set_anonymous_pull(&name, enabled)
-                    .await?
-            }
-        }
-        actor.record(
-            &state,
-            "repository.update",
-            Some(&name),
-            format!("anonymous_pull={enabled}"),
-        );
-    }
-    Ok(json_reply(
-        StatusCode::OK,
-        repository_json(&state, &name).await?,
-    ))
-}
-
-async fn list_keys(State(state): Shared, parts: Parts) -> ApiResult {
+pub(super) async fn list_keys(State(state): Shared, parts: Parts) -> ApiResult {
     let actor = actor(&state, &parts).await?;
     actor.require_admin()?;
     let keys: Vec<Value> = authority(&state)?
@@ -789,7 +464,7 @@ async fn list_keys(State(state): Shared, parts: Parts) -> ApiResult {
     Ok(json_reply(StatusCode::OK, json!({ "keys": keys })))
 }
 
-async fn rotate_key(State(state): Shared, parts: Parts) -> ApiResult {
+pub(super) async fn rotate_key(State(state): Shared, parts: Parts) -> ApiResult {
     let actor = actor(&state, &parts).await?;
     actor.require_admin()?;
     let (kid, previous) = authority(&state)?.rotate_signing_key().await?;
@@ -828,7 +503,7 @@ fn time_param(name: &'static str, value: Option<&str>) -> Result<Option<i64>, Ap
         .transpose()
 }
 
-async fn audit(State(state): Shared, parts: Parts) -> ApiResult {
+pub(super) async fn audit(State(state): Shared, parts: Parts) -> ApiResult {
     let actor = actor(&state, &parts).await?;
     actor.require_admin()?;
     let params: AuditParams = query(&parts)?;
