@@ -1,5 +1,5 @@
-//! `berth serve`: opens the stores, serves HTTP or HTTPS, sweeps idle uploads, and shuts
-//! down gracefully.
+//! `berth serve`: opens the stores, serves HTTP or HTTPS, sweeps idle uploads, records
+//! pull times, and shuts down gracefully.
 //!
 //! On SIGTERM or Ctrl-C the listener closes at once, in-flight requests get the grace
 //! period to finish, and the metadata store is closed last so that its final writes are
@@ -79,8 +79,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let audit_pruner = config
         .audit_retention
         .map(|retention| tokio::spawn(prune_audit(meta.clone(), retention)));
+    let pull_recorder = tokio::spawn(record_pulls(registry.clone()));
     let app = berth_api::router(AppConfig {
-        registry,
+        registry: registry.clone(),
         auth,
         audit,
         public_url: config.public_url.clone(),
@@ -92,6 +93,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     sweeper.abort();
     if let Some(pruner) = audit_pruner {
         pruner.abort();
+    }
+    pull_recorder.abort();
+    if let Err(err) = registry.flush_pulls().await {
+        tracing::warn!(err = ?err, "recording the last pull times failed");
     }
     // Connections cut off at the end of the grace period may still hold the audit
     // handle; waiting for them could hang the shutdown.
@@ -237,6 +242,22 @@ async fn prune_audit(meta: MetaStore, retention: Duration) {
             .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
         if let Err(err) = meta.prune_audit(cutoff).await {
             tracing::warn!(err = %err, "pruning the audit log failed");
+        }
+    }
+}
+
+/// How often the pull times noted in memory are written to the metadata store.
+const PULL_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Writes the noted pull times every few seconds; one transaction per flush, however
+/// many pulls it covers.
+async fn record_pulls(registry: Registry) {
+    let mut ticker = tokio::time::interval(PULL_FLUSH_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(err) = registry.flush_pulls().await {
+            tracing::warn!(err = ?err, "recording the last pull times failed");
         }
     }
 }
