@@ -102,6 +102,11 @@ impl MetaStore {
                 None => Ok(()),
             };
         };
+        if let Some(digest) = digest {
+            if is_linked(&mut conn, id, digest).await? {
+                return Ok(());
+            }
+        }
         check_repository_writable(&mut conn, id, repo.as_str()).await?;
         match size {
             Some(size) => check_quotas(&mut conn, id, repo, digest, size).await,
@@ -149,6 +154,18 @@ async fn link_blob_tx(
     size: u64,
     now: i64,
 ) -> Result<(), MetaError> {
+    let existing = store::repository_id(conn, repo.as_str()).await?;
+    if let Some(id) = existing {
+        if is_linked(conn, id, digest).await? {
+            // Relinking costs nothing, so neither a lock nor a full quota refuses it;
+            // the blob record still has to agree on the size.
+            return record_blob(conn, digest, size, now).await;
+        }
+        check_repository_writable(conn, id, repo.as_str()).await?;
+        check_quotas(conn, id, repo, Some(digest), size).await?;
+    } else {
+        check_registry_quota(conn, Some(digest), size).await?;
+    }
     let repository_id = store::ensure_repository(conn, repo.as_str(), now).await?;
     record_blob(conn, digest, size, now).await?;
 
@@ -178,6 +195,22 @@ async fn link_blob_tx(
     events::append(conn, event).await?;
     tracing::debug!(repository = %repo, digest = %digest, size, "blob linked");
     Ok(())
+}
+
+/// Whether `digest` is linked to repository `repository_id`.
+async fn is_linked(
+    conn: &mut SqliteConnection,
+    repository_id: i64,
+    digest: &Digest,
+) -> Result<bool, MetaError> {
+    let linked: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
+    )
+    .bind(repository_id)
+    .bind(digest.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(linked.is_some())
 }
 
 /// Refuses a new link of `size` bytes that would take the repository's linked bytes,
