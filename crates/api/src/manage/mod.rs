@@ -171,6 +171,26 @@ impl Actor {
         self.require_read(repository).is_ok()
     }
 
+    /// Records a successful change to the image `digest` of `repository`.
+    fn record_content(
+        &self,
+        state: &AppState,
+        action: &'static str,
+        repository: &str,
+        digest: &berth_oci::Digest,
+        detail: String,
+    ) {
+        state.audit.record(AuditEntry {
+            principal: self.name.clone(),
+            action,
+            repository: Some(repository.to_string()),
+            digest: Some(digest.to_string()),
+            source: Some(self.source),
+            outcome: outcome::SUCCEEDED,
+            detail,
+        });
+    }
+
     fn record(
         &self,
         state: &AppState,
@@ -298,4 +318,71 @@ where
     T: serde::Deserialize<'de>,
 {
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn document() -> Value {
+        serde_json::from_str(include_str!("../openapi.json")).expect("the document is JSON")
+    }
+
+    fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    found.push(target);
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_in_the_document_resolves() {
+        let doc = document();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for target in found {
+            let pointer = target.strip_prefix('#').expect("local reference");
+            assert!(doc.pointer(pointer).is_some(), "{target} does not resolve");
+        }
+    }
+
+    #[test]
+    fn every_served_endpoint_is_documented() {
+        let doc = document();
+        let served = [
+            ("/api/v1/repositories", ["get", "post"].as_slice()),
+            ("/api/v1/repositories/{name}", &["get", "patch", "delete"]),
+            ("/api/v1/repositories/{name}/_tags", &["get"]),
+            (
+                "/api/v1/repositories/{name}/_tags/{tag}",
+                &["get", "put", "patch", "delete"],
+            ),
+            ("/api/v1/repositories/{name}/_manifests", &["get"]),
+            (
+                "/api/v1/repositories/{name}/_manifests/{reference}",
+                &["get", "patch", "delete"],
+            ),
+            ("/api/v1/usage", &["get"]),
+            ("/api/v1/settings", &["get", "patch"]),
+            ("/api/v1/principals", &["get", "post"]),
+            ("/api/v1/role-assignments", &["get", "post", "delete"]),
+            ("/api/v1/audit", &["get"]),
+        ];
+        for (path, methods) in served {
+            for method in methods {
+                assert!(
+                    doc["paths"][path][method].is_object(),
+                    "{} {path} is not documented",
+                    method.to_uppercase()
+                );
+            }
+        }
+    }
 }

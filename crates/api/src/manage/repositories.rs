@@ -261,29 +261,15 @@ fn page_reply(parts: &Parts, key: &str, items: Vec<Value>, next: Option<String>)
                 .unwrap_or_default();
         query.retain(|(k, _)| k != "last");
         query.push(("last".into(), cursor));
-        let encoded: Vec<String> = query
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect();
-        let link = format!("<{}?{}>; rel=\"next\"", parts.uri.path(), encoded.join("&"));
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        let link = format!("<{}?{encoded}>; rel=\"next\"", parts.uri.path());
         if let Ok(value) = HeaderValue::from_str(&link) {
             response.headers_mut().insert(header::LINK, value);
         }
     }
     response
-}
-
-/// Percent-encodes everything but unreserved characters, for query values.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A cursor of a time-ordered listing: `<unix millis>:<name or digest>`.
@@ -655,15 +641,13 @@ async fn put_tag(
         .registry
         .tag_image(&source, &reference, &target, &tag)
         .await?;
-    state.audit.record(berth_auth::audit::AuditEntry {
-        principal: actor.name.clone(),
-        action: "tag",
-        repository: Some(name.to_string()),
-        digest: Some(digest.to_string()),
-        source: Some(actor.source),
-        outcome: berth_auth::audit::outcome::SUCCEEDED,
-        detail: format!("tag={tag} source={source}:{reference}"),
-    });
+    actor.record_content(
+        state,
+        "tag",
+        name,
+        &digest,
+        format!("tag={tag} source={source}:{reference}"),
+    );
     let record = state.registry.tag_record(&target, &tag).await?;
     Ok(json_reply(StatusCode::OK, tag_json(&record)))
 }
@@ -807,15 +791,13 @@ async fn update_image(
             patch,
         )
         .await?;
-    state.audit.record(berth_auth::audit::AuditEntry {
-        principal: actor.name.clone(),
-        action: "manifest.update",
-        repository: Some(name.to_string()),
-        digest: Some(description.record.digest.to_string()),
-        source: Some(actor.source),
-        outcome: berth_auth::audit::outcome::SUCCEEDED,
-        detail: describe_patch(&patch),
-    });
+    actor.record_content(
+        state,
+        "manifest.update",
+        name,
+        &description.record.digest,
+        describe_patch(&patch),
+    );
     Ok(json_reply(StatusCode::OK, image_json(&description)))
 }
 
@@ -825,15 +807,7 @@ async fn delete_image(state: &AppState, actor: &Actor, name: &str, reference: &s
         .registry
         .delete_image(&repository_name(name)?, &Reference::parse(reference)?)
         .await?;
-    state.audit.record(berth_auth::audit::AuditEntry {
-        principal: actor.name.clone(),
-        action: "delete",
-        repository: Some(name.to_string()),
-        digest: Some(digest.to_string()),
-        source: Some(actor.source),
-        outcome: berth_auth::audit::outcome::SUCCEEDED,
-        detail: String::new(),
-    });
+    actor.record_content(state, "delete", name, &digest, String::new());
     Ok(json_reply(
         StatusCode::OK,
         json!({ "digest": digest.as_str() }),
@@ -887,11 +861,5 @@ mod tests {
         );
         assert!(parse_time_cursor("nonsense").is_err());
         assert!(parse_time_cursor("x:y").is_err());
-    }
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(encode("1700:sha256:ab"), "1700%3Asha256%3Aab");
-        assert_eq!(encode("v1.0-rc_1~"), "v1.0-rc_1~");
     }
 }
