@@ -73,6 +73,22 @@ pub enum RegistryError {
     #[error("{0}")]
     SettingInvalid(String),
 
+    /// The registry an import copies from could not be reached or broke off.
+    #[error("cannot import from {source_name}: {reason}")]
+    SourceUnreachable { source_name: String, reason: String },
+
+    /// The registry an import copies from does not have what was asked for.
+    #[error("cannot import from {source_name}: {what} was not found there; check the repository and the tag or digest")]
+    SourceNotFound { source_name: String, what: String },
+
+    /// The registry an import copies from refused the credentials, or wants some.
+    #[error("cannot import from {source_name}: {reason}; check the source username and password")]
+    SourceUnauthorized { source_name: String, reason: String },
+
+    /// The registry an import copies from served something that cannot be imported.
+    #[error("cannot import from {source_name}: {reason}")]
+    SourceInvalid { source_name: String, reason: String },
+
     #[error("blob storage failed")]
     Storage(#[source] BlobError),
 
@@ -99,6 +115,10 @@ impl RegistryError {
             RegistryError::Refused(_) | RegistryError::Conflict(_) => ErrorCode::Denied,
             RegistryError::NotFound(_) => ErrorCode::NameUnknown,
             RegistryError::SettingInvalid(_) => ErrorCode::Unsupported,
+            RegistryError::SourceNotFound { .. } => ErrorCode::ManifestUnknown,
+            RegistryError::SourceUnauthorized { .. } => ErrorCode::Unauthorized,
+            RegistryError::SourceInvalid { .. } => ErrorCode::ManifestInvalid,
+            RegistryError::SourceUnreachable { .. } => ErrorCode::Unknown,
             RegistryError::Storage(_) | RegistryError::Meta(_) => ErrorCode::Unknown,
         }
     }

@@ -6,12 +6,14 @@
 //! its repository; a repository reads only what was pushed to or mounted into it. The
 //! stored rules on content (locks, tag mutability, quotas) are enforced by the metadata
 //! store inside the transactions they guard, and reported here as
-//! [`RegistryError::Refused`]. No HTTP types appear here, so the same rules serve the OCI
-//! API, the management API and jobs.
+//! [`RegistryError::Refused`]. Imports from other registries ([`Registry::import`]) go
+//! through the same operations as a push. No HTTP types appear here, so the same rules
+//! serve the OCI API, the management API and jobs.
 
 mod blobs;
 mod error;
 mod images;
+mod import;
 mod maintenance;
 mod manifests;
 mod pulls;
@@ -28,6 +30,10 @@ pub use berth_meta::{ManifestInfo, Referrer, StoredManifest};
 pub use blobs::Chunk;
 pub use error::RegistryError;
 pub use images::{ImageDescription, PlatformEntry};
+pub use import::{
+    ImageSource, ImportMode, ImportProgress, Imported, ProgressSnapshot, SourceBlob,
+    SourceManifest, MAX_IMPORT_MANIFESTS, MAX_REFERRER_DEPTH,
+};
 pub use manifests::PushedManifest;
 
 /// The registry over one blob store and one metadata store. Cheap to clone.
