@@ -42,6 +42,8 @@ pub struct AppState {
     pub tls: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: auth::TrustedProxies,
+    /// Image imports started on this node.
+    pub(crate) imports: manage::imports::Jobs,
 }
 
 /// How the application is put together.
@@ -64,6 +66,7 @@ pub fn router(config: AppConfig) -> Router {
         public_url: config.public_url,
         tls: config.tls,
         trusted_proxies: config.trusted_proxies,
+        imports: manage::imports::Jobs::default(),
     });
     Router::new()
         .route("/healthz", get(ops::healthz))

@@ -359,8 +359,13 @@ impl Registry {
         }
         let copied = missing.len() as u64;
         let bytes: u64 = missing.iter().map(|(_, size)| size).sum();
-        futures_util::stream::iter(missing)
+        // The futures are built before they enter the stream: a closure in the stream's
+        // type would keep the whole import from being provably `Send`.
+        let copies: Vec<_> = missing
+            .into_iter()
             .map(|(digest, size)| self.copy_blob(source, repository, digest, size, progress))
+            .collect();
+        futures_util::stream::iter(copies)
             .buffer_unordered(PARALLEL_BLOBS)
             .try_collect::<Vec<()>>()
             .await?;

@@ -12,6 +12,7 @@
 //! clients need one parser.
 
 mod identity;
+pub(crate) mod imports;
 mod repositories;
 mod settings;
 
@@ -87,6 +88,8 @@ pub fn routes() -> Router<Arc<AppState>> {
                 .patch(repositories::patch)
                 .delete(repositories::delete),
         )
+        .route("/api/v1/imports", post(imports::start))
+        .route("/api/v1/imports/{id}", get(imports::show))
         .route("/api/v1/signing-keys", get(list_keys))
         .route("/api/v1/signing-keys/rotate", post(rotate_key))
         .route("/api/v1/audit", get(audit))
@@ -374,6 +377,8 @@ mod tests {
             ("/api/v1/principals", &["get", "post"]),
             ("/api/v1/role-assignments", &["get", "post", "delete"]),
             ("/api/v1/audit", &["get"]),
+            ("/api/v1/imports", &["post"]),
+            ("/api/v1/imports/{id}", &["get"]),
         ];
         for (path, methods) in served {
             for method in methods {
