@@ -9,9 +9,11 @@ mod error;
 mod files;
 mod helper;
 mod http;
+mod import;
 mod login;
 mod manage;
 mod output;
+mod progress;
 mod registry_url;
 mod state;
 
@@ -76,6 +78,8 @@ pub enum ClientCommand {
     Audit(AuditArgs),
     /// Show who the saved credentials authenticate as.
     Whoami(Plain),
+    /// Copy an image from another registry (the registry copies; like `az acr import`).
+    Import(import::ImportArgs),
 }
 
 /// A command group: the common options and one action.
@@ -260,5 +264,6 @@ async fn dispatch(command: ClientCommand) -> Result<()> {
             let session = manage::Session::open(&args.common, &paths).await?;
             manage::whoami(&session).await
         }
+        ClientCommand::Import(args) => import::import(args, &paths).await,
     }
 }
