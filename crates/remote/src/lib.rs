@@ -265,7 +265,7 @@ impl RemoteSource {
         let message = server_message(response).await;
         RegistryError::SourceNotFound {
             source_name: self.name.clone(),
-            what: format!("{what} ({message})"),
+            what: format!("{what} (it says: {message})"),
         }
     }
 

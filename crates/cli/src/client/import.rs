@@ -203,7 +203,7 @@ pub async fn import(args: ImportArgs, paths: &CredentialPaths) -> Result<()> {
     };
 
     if job["status"] != "succeeded" {
-        bar.finish(&format!("import of {} failed", args.source));
+        bar.clear();
         let message = job["error"]["message"]
             .as_str()
             .unwrap_or("the registry gave no reason");

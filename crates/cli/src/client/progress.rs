@@ -44,12 +44,17 @@ impl ProgressLine {
 
     /// Replaces the bar with `summary` on a line of its own.
     pub fn finish(&mut self, summary: &str) {
-        let mut stderr = std::io::stderr().lock();
+        self.clear();
+        let _ = writeln!(std::io::stderr().lock(), "{summary}");
+    }
+
+    /// Blanks the bar, so that an error message starts at the beginning of the line.
+    pub fn clear(&mut self) {
         if self.terminal && !self.drawn.is_empty() {
             let blank = " ".repeat(width(&self.drawn));
-            let _ = write!(stderr, "\r{blank}\r");
+            let _ = write!(std::io::stderr().lock(), "\r{blank}\r");
+            let _ = std::io::stderr().flush();
         }
-        let _ = writeln!(stderr, "{summary}");
         self.drawn.clear();
     }
 }
