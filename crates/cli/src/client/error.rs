@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use super::output::QueryFailed;
+
 /// A failure of a client command (login, credential helper, management calls).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -55,9 +57,14 @@ pub enum ClientError {
         source: std::io::Error,
     },
 
-    /// Standard output is gone (a closed pipe, a full disk).
-    #[error("cannot write to standard output: {0}")]
+    /// Standard output is gone (a closed pipe, a full disk), or `--query` could not be
+    /// applied to the result (which printing reports as an I/O error).
+    #[error("{}", stdout_failure(.0))]
     Stdout(std::io::Error),
+
+    /// `--query` is not a JMESPath expression.
+    #[error(transparent)]
+    Query(#[from] QueryFailed),
 
     /// The async runtime could not start (out of threads or file descriptors).
     #[error("cannot start the async runtime: {0}")]
@@ -66,6 +73,16 @@ pub enum ClientError {
     /// The person declined a confirmation.
     #[error("cancelled; nothing was changed")]
     Cancelled,
+}
+
+fn stdout_failure(err: &std::io::Error) -> String {
+    match err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<QueryFailed>())
+    {
+        Some(query) => query.to_string(),
+        None => format!("cannot write to standard output: {err}"),
+    }
 }
 
 /// What to do next for the statuses where the server's message alone may not say it.

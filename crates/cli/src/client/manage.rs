@@ -1,6 +1,6 @@
 //! Management commands over `/api/v1`: principals (service principals, users, tokens),
-//! role assignments, federations, repository and registry access settings, signing
-//! keys, the audit log and `whoami`.
+//! role assignments, federations, registry settings and usage, signing keys, the audit
+//! log and `whoami` (repositories, tags and images are in `repository`).
 //!
 //! Each command parses its flags into the API's JSON, makes one call (plus a lookup
 //! first where the command is about one kind of principal), and prints the answer in the
@@ -18,13 +18,16 @@ use super::files::CredentialPaths;
 use super::http::{Api, Registry};
 use super::login;
 use super::output::{self, columns, Column, Format};
+use super::repository::{parse_quota, Quota};
 use super::state::LoginState;
 use super::CommonOpts;
 
 /// An authenticated API session and the output format.
 pub struct Session {
-    api: Api,
-    format: Format,
+    pub(super) api: Api,
+    pub(super) format: Format,
+    /// Whether `--query` reshapes what is printed, so sentences give way to results.
+    pub(super) queried: bool,
 }
 
 impl Session {
@@ -42,16 +45,17 @@ impl Session {
         Ok(Session {
             api,
             format: common.output,
+            queried: common.query.is_some(),
         })
     }
 
-    fn print(&self, value: &Value, columns: &[Column]) -> Result<()> {
+    pub(super) fn print(&self, value: &Value, columns: &[Column]) -> Result<()> {
         output::print(self.format, value, columns).map_err(ClientError::Stdout)
     }
 
     /// A one-line confirmation, shown only to people reading a table.
-    fn say(&self, sentence: &str) {
-        if self.format == Format::Table {
+    pub(super) fn say(&self, sentence: &str) {
+        if self.format == Format::Table && !self.queried {
             println!("{sentence}");
         }
     }
@@ -294,24 +298,6 @@ pub enum FederationAction {
     },
 }
 
-/// `berth repository ...`.
-#[derive(Subcommand, Debug)]
-pub enum RepositoryAction {
-    /// Show a repository's access settings.
-    Show {
-        /// Its name.
-        name: String,
-    },
-    /// Change a repository's access settings.
-    Update {
-        /// Its name.
-        name: String,
-        /// Whether anyone may pull without credentials.
-        #[arg(long, value_name = "true|false")]
-        anonymous_pull: Option<bool>,
-    },
-}
-
 /// `berth registry ...`.
 #[derive(Subcommand, Debug)]
 pub enum RegistryAction {
@@ -322,7 +308,13 @@ pub enum RegistryAction {
         /// Whether anyone may pull every repository without credentials.
         #[arg(long, value_name = "true|false")]
         anonymous_pull: Option<bool>,
+        /// Storage quota of the whole registry: bytes, a size such as 500GB or 1TiB, or
+        /// `none` to remove it.
+        #[arg(long, value_name = "BYTES|none", value_parser = parse_quota)]
+        quota: Option<Quota>,
     },
+    /// Storage used against the quota, and the counts of what the registry holds.
+    ShowUsage,
 }
 
 /// `berth signing-key ...`.
@@ -667,50 +659,37 @@ pub async fn federation(session: &Session, action: FederationAction) -> Result<(
     }
 }
 
-/// `berth repository ...`.
-pub async fn repository(session: &Session, action: RepositoryAction) -> Result<()> {
-    let repository_columns = columns(&["name", "anonymous_pull"]);
-    let (name, body) = match action {
-        RepositoryAction::Show { name } => (name, None),
-        RepositoryAction::Update {
-            name,
-            anonymous_pull,
-        } => {
-            let pull = anonymous_pull
-                .ok_or_else(|| ClientError::usage("nothing to update; pass --anonymous-pull"))?;
-            (name, Some(json!({"anonymous_pull": pull})))
-        }
-    };
-    // Repository names contain slashes; each component is its own path segment.
-    let mut segments = vec!["repositories"];
-    segments.extend(name.split('/'));
-    if segments[1..]
-        .iter()
-        .any(|s| s.is_empty() || *s == "." || *s == "..")
-    {
-        return Err(ClientError::usage(format!(
-            "{name:?} is not a repository name; use components like team/app"
-        )));
-    }
-    let answer = match body {
-        None => session.api.get(&segments, &[]).await?,
-        Some(body) => session.api.patch(&segments, &body).await?,
-    };
-    session.print(&answer, &repository_columns)
-}
-
 /// `berth registry ...`.
 pub async fn registry(session: &Session, action: RegistryAction) -> Result<()> {
     let settings = match action {
         RegistryAction::Show => session.api.get(&["settings"], &[]).await?,
-        RegistryAction::Update { anonymous_pull } => {
-            let pull = anonymous_pull
-                .ok_or_else(|| ClientError::usage("nothing to update; pass --anonymous-pull"))?;
-            let body = json!({"anonymous_pull": pull});
+        RegistryAction::Update {
+            anonymous_pull,
+            quota,
+        } => {
+            let mut body = json!({});
+            set_opt(&mut body, "anonymous_pull", anonymous_pull.map(Value::from));
+            set_opt(&mut body, "quota_bytes", quota.map(Quota::to_json));
+            if body.as_object().is_some_and(Map::is_empty) {
+                return Err(ClientError::usage(
+                    "nothing to update; pass --anonymous-pull or --quota",
+                ));
+            }
             session.api.patch(&["settings"], &body).await?
         }
+        RegistryAction::ShowUsage => {
+            let usage = session.api.get(&["usage"], &[]).await?;
+            let figures = field(&usage, "value")?;
+            let usage_columns = columns(&["name", "current_value", "limit", "unit"]);
+            return session.print(&figures, &usage_columns);
+        }
     };
-    session.print(&settings, &columns(&["anonymous_pull", "service"]))
+    let settings_columns = vec![
+        Column::new("anonymous_pull"),
+        Column::new("service"),
+        Column::at("Quota", "quota_bytes"),
+    ];
+    session.print(&settings, &settings_columns)
 }
 
 /// `berth signing-key ...`.
@@ -857,14 +836,14 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn set_opt(body: &mut Value, key: &str, value: Option<Value>) {
+pub(super) fn set_opt(body: &mut Value, key: &str, value: Option<Value>) {
     if let Some(value) = value {
         body[key] = value;
     }
 }
 
 /// The list inside an answer such as `{"principals": [...]}`.
-fn field(answer: &Value, key: &str) -> Result<Value> {
+pub(super) fn field(answer: &Value, key: &str) -> Result<Value> {
     answer
         .get(key)
         .cloned()
@@ -875,7 +854,7 @@ fn field(answer: &Value, key: &str) -> Result<Value> {
 }
 
 /// Asks on the terminal; without one, refuses rather than deleting unasked.
-fn confirm(question: &str) -> Result<()> {
+pub(super) fn confirm(question: &str) -> Result<()> {
     if !std::io::stdin().is_terminal() {
         return Err(ClientError::usage(
             "deleting needs confirmation and there is no terminal to ask on; pass --yes",

@@ -3,7 +3,8 @@
 //!
 //! Guarantees: every failure ends as one line `berth: <what went wrong and what to do>`
 //! on standard error with exit status 1; results go to standard output in the chosen
-//! format (`-o table|json|tsv`) and nothing else does, so they can be piped.
+//! format (`-o table|json|tsv|text`, reduced first by `--query`) and nothing else does,
+//! so they can be piped.
 
 mod error;
 mod files;
@@ -15,6 +16,7 @@ mod manage;
 mod output;
 mod progress;
 mod registry_url;
+mod repository;
 mod state;
 
 use std::ffi::OsString;
@@ -27,10 +29,11 @@ use error::Result;
 use files::CredentialPaths;
 use helper::{Operation, Outcome};
 pub use manage::{
-    AuditArgs, FederationAction, PrincipalAction, RegistryAction, RepositoryAction, RoleAction,
-    SigningKeyAction, TokenAction,
+    AuditArgs, FederationAction, PrincipalAction, RegistryAction, RoleAction, SigningKeyAction,
+    TokenAction,
 };
 use output::Format;
+pub use repository::RepositoryAction;
 
 /// The file name under which the binary acts as docker's credential helper.
 pub const HELPER_NAME: &str = "docker-credential-berth";
@@ -44,6 +47,9 @@ pub struct CommonOpts {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Table, global = true)]
     pub output: Format,
+    /// A JMESPath expression applied to the JSON result before it is shown, e.g. `[].name`.
+    #[arg(long, global = true, value_name = "EXPR")]
+    pub query: Option<String>,
 }
 
 /// Client commands, flattened into `berth`'s own.
@@ -68,9 +74,9 @@ pub enum ClientCommand {
     Role(Group<RoleAction>),
     /// Manage workload identity federations (external OIDC issuers).
     Federation(Group<FederationAction>),
-    /// Access settings of one repository.
+    /// Repositories, their tags and images: create, list, show, update, delete, tag.
     Repository(Group<RepositoryAction>),
-    /// Registry-wide settings.
+    /// Registry-wide settings and usage.
     Registry(Group<RegistryAction>),
     /// Token signing keys.
     SigningKey(Group<SigningKeyAction>),
@@ -203,7 +209,33 @@ fn run_async(command: ClientCommand) -> Result<()> {
     runtime.block_on(dispatch(command))
 }
 
+impl ClientCommand {
+    /// The common options, for the commands that have them.
+    fn common(&self) -> Option<&CommonOpts> {
+        match self {
+            ClientCommand::Login(args) => Some(&args.common),
+            ClientCommand::Logout(args) => Some(&args.common),
+            ClientCommand::GetLoginPassword(args) => Some(&args.common),
+            ClientCommand::CredentialHelper(_) => None,
+            ClientCommand::Sp(group) | ClientCommand::User(group) => Some(&group.common),
+            ClientCommand::Token(group) => Some(&group.common),
+            ClientCommand::Role(group) => Some(&group.common),
+            ClientCommand::Federation(group) => Some(&group.common),
+            ClientCommand::Repository(group) => Some(&group.common),
+            ClientCommand::Registry(group) => Some(&group.common),
+            ClientCommand::SigningKey(group) => Some(&group.common),
+            ClientCommand::Audit(args) => Some(&args.common),
+            ClientCommand::Whoami(args) => Some(&args.common),
+            ClientCommand::Import(args) => Some(&args.common),
+        }
+    }
+}
+
 async fn dispatch(command: ClientCommand) -> Result<()> {
+    // A bad expression is refused before any request, so nothing changes for nothing.
+    if let Some(expression) = command.common().and_then(|c| c.query.as_deref()) {
+        output::install_query(output::Query::parse(expression)?);
+    }
     let paths = CredentialPaths::from_env()?;
     match command {
         ClientCommand::Login(args) => {
@@ -246,7 +278,7 @@ async fn dispatch(command: ClientCommand) -> Result<()> {
         }
         ClientCommand::Repository(group) => {
             let session = manage::Session::open(&group.common, &paths).await?;
-            manage::repository(&session, group.action).await
+            repository::repository(&session, group.action).await
         }
         ClientCommand::Registry(group) => {
             let session = manage::Session::open(&group.common, &paths).await?;
