@@ -43,7 +43,7 @@ pub enum ClientError {
     Unreachable { url: String, cause: String },
 
     /// The registry answered with an error; `message` is the server's own words.
-    #[error("{message} ({status}){}", hint(*status))]
+    #[error("{message} ({status}){}", hint(*status, message))]
     Server { status: u16, message: String },
 
     /// The registry answered something this client does not understand.
@@ -86,9 +86,11 @@ fn stdout_failure(err: &std::io::Error) -> String {
 }
 
 /// What to do next for the statuses where the server's message alone may not say it.
-fn hint(status: u16) -> &'static str {
+fn hint(status: u16, message: &str) -> &'static str {
     match status {
         401 => "; check the credentials, or run `berth login` again",
+        // A lock refuses everyone, and its message already says how to lift it.
+        403 if message.contains(" is locked: ") => "",
         403 => "; a registry owner can grant the role this needs (`berth role assign`)",
         429 => "; too many failed attempts from this address, wait a while and retry",
         _ => "",

@@ -42,7 +42,10 @@ pub enum RepositoryAction {
         quota: Option<Quota>,
     },
     /// List the repositories you may see, with their sizes and counts.
-    List,
+    List {
+        #[command(flatten)]
+        paging: Paging,
+    },
     /// Show a repository: size, image and tag counts, times, settings and locks.
     Show {
         /// Its name.
@@ -84,6 +87,8 @@ pub enum RepositoryAction {
         /// Show digests, times and locks, not only names.
         #[arg(long)]
         detail: bool,
+        #[command(flatten)]
+        paging: Paging,
     },
     /// Remove a tag; the image stays.
     Untag {
@@ -110,6 +115,8 @@ pub enum RepositoryAction {
         /// Show sizes, media types, times and locks too.
         #[arg(long)]
         detail: bool,
+        #[command(flatten)]
+        paging: Paging,
     },
     /// Describe images: digest, tags, size, push and pull times, media type, platforms
     /// and labels (like `aws ecr describe-images`).
@@ -122,7 +129,18 @@ pub enum RepositoryAction {
         /// Only tagged or untagged images.
         #[arg(long, value_enum, ignore_case = true, conflicts_with = "image_ids")]
         tag_status: Option<TagStatus>,
+        #[command(flatten)]
+        paging: Paging,
     },
+}
+
+/// How many items each request of a listing asks for (as `aws --page-size`); it
+/// changes the number of requests, never what is shown.
+#[derive(Args, Debug, Default, Clone, Copy)]
+pub struct Paging {
+    /// Items per request [default: 1000, the most the registry serves].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    page_size: Option<u32>,
 }
 
 /// Tag mutability settings, for `create` and `update`.
@@ -194,18 +212,23 @@ pub enum Encryption {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TagOrder {
     /// Most recently pushed or moved first.
+    #[value(name = "time_desc")]
     TimeDesc,
     /// Least recently pushed or moved first.
+    #[value(name = "time_asc")]
     TimeAsc,
     /// By name.
+    #[value(name = "name")]
     Name,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ImageOrder {
     /// Most recently pushed first.
+    #[value(name = "time_desc")]
     TimeDesc,
     /// Least recently pushed first.
+    #[value(name = "time_asc")]
     TimeAsc,
 }
 
@@ -222,7 +245,7 @@ pub enum TagStatus {
 /// The API's name of a value-enum choice (`time_desc`, `IMMUTABLE`).
 fn api_name(value: impl ValueEnum) -> String {
     let possible = value.to_possible_value().expect("no choice is skipped");
-    possible.get_name().replace('-', "_")
+    possible.get_name().to_string()
 }
 
 /// A storage quota: a number of bytes, or none at all.
@@ -525,15 +548,9 @@ pub async fn repository(session: &Session, action: RepositoryAction) -> Result<(
             let created = session.api.post(&["repositories"], &body).await?;
             session.print(&created, &repository_columns())
         }
-        RepositoryAction::List => {
-            let all = collect(
-                session,
-                vec!["repositories".into()],
-                &[],
-                "repositories",
-                None,
-            )
-            .await?;
+        RepositoryAction::List { paging } => {
+            let segments = vec!["repositories".into()];
+            let all = collect(session, segments, &[], "repositories", None, paging).await?;
             session.print(&Value::Array(all), &list_columns())
         }
         RepositoryAction::Show { name } => {
@@ -557,13 +574,14 @@ pub async fn repository(session: &Session, action: RepositoryAction) -> Result<(
             orderby,
             top,
             detail,
+            paging,
         } => {
             let name = repository_name(&name)?;
             let mut segments = repository_segments(&name);
             segments.push("_tags".into());
             let order = api_name(orderby);
             let query = [("orderby", order.as_str())];
-            let tags = collect(session, segments, &query, "tags", top).await?;
+            let tags = collect(session, segments, &query, "tags", top, paging).await?;
             if detail {
                 return session.print(&Value::Array(tags), &tag_columns());
             }
@@ -577,13 +595,14 @@ pub async fn repository(session: &Session, action: RepositoryAction) -> Result<(
             orderby,
             top,
             detail,
+            paging,
         } => {
             let name = repository_name(&name)?;
             let mut segments = repository_segments(&name);
             segments.push("_manifests".into());
             let order = api_name(orderby);
             let query = [("orderby", order.as_str())];
-            let images = collect(session, segments, &query, "manifests", top).await?;
+            let images = collect(session, segments, &query, "manifests", top, paging).await?;
             if detail {
                 return session.print(&Value::Array(images), &image_columns());
             }
@@ -600,7 +619,8 @@ pub async fn repository(session: &Session, action: RepositoryAction) -> Result<(
             name,
             image_ids,
             tag_status,
-        } => describe_images(session, &name, &image_ids, tag_status).await,
+            paging,
+        } => describe_images(session, &name, &image_ids, tag_status, paging).await,
     }
 }
 
@@ -797,6 +817,7 @@ async fn describe_images(
     name: &str,
     image_ids: &[String],
     tag_status: Option<TagStatus>,
+    paging: Paging,
 ) -> Result<()> {
     let name = repository_name(name)?;
     let mut segments = repository_segments(&name);
@@ -809,7 +830,7 @@ async fn describe_images(
             .map(|s| ("tag_status", s))
             .into_iter()
             .collect();
-        images = collect(session, segments, &query, "manifests", None).await?;
+        images = collect(session, segments, &query, "manifests", None, paging).await?;
     } else {
         for id in image_ids {
             let target = Target::parse(&format!("{name}{}{id}", separator(id)))?;
@@ -840,19 +861,21 @@ fn separator(id: &str) -> &'static str {
 }
 
 /// Every item of a listing under `key`, following `next` page by page; with `top`, only
-/// as many pages (of at most `top` items) as `top` items need.
+/// as many pages as `top` items need, the last one asking only for what is missing.
 async fn collect(
     session: &Session,
     segments: Vec<String>,
     query: &[(&str, &str)],
     key: &str,
     top: Option<u32>,
+    paging: Paging,
 ) -> Result<Vec<Value>> {
+    let page_size = paging.page_size.map_or(MAX_PAGE, |n| n as usize);
     let wanted = top.map(|n| n as usize);
     let mut items: Vec<Value> = Vec::new();
     let mut last: Option<String> = None;
     loop {
-        let remaining = wanted.map_or(MAX_PAGE, |w| (w - items.len()).min(MAX_PAGE));
+        let remaining = wanted.map_or(page_size, |w| (w - items.len()).min(page_size));
         let n = remaining.to_string();
         let mut params: Vec<(&str, &str)> = query.to_vec();
         params.push(("n", &n));
