@@ -8,7 +8,8 @@
 //! terminal, bad targets, bad queries, unknown repositories) exit 1 and change nothing.
 //!
 //! Each test logs in with its own home directory and a cleared environment; standard
-//! input is a pipe, so the client never has a terminal to ask on.
+//! input is a pipe, so the client has no terminal to ask on, except where a test runs it
+//! on a pseudo-terminal to answer the delete confirmation.
 
 mod support;
 mod support_http;
@@ -144,6 +145,37 @@ impl Cli {
 
     fn ok(&self, args: &[&str]) -> Run {
         self.run(args).ok()
+    }
+
+    /// Runs berth on a pseudo-terminal (util-linux `script`, essential in Debian), typing
+    /// `typed`; returns the exit status and everything the terminal showed.
+    fn on_terminal(&self, args: &[&str], typed: &str) -> (Option<i32>, String) {
+        let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_berth"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{a}'"))
+            .collect();
+        let home = self.home.path();
+        let mut child = Command::new("script")
+            .args(["-qec", &quoted.join(" "), "/dev/null"])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", home)
+            .env("DOCKER_CONFIG", home.join("docker"))
+            .env("REGISTRY_AUTH_FILE", home.join("auth.json"))
+            .env("BERTH_CLIENT_CONFIG", home.join("berth.json"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn script");
+        let mut input = child.stdin.take().expect("stdin");
+        // Typed once the question is up; a terminal keeps early input anyway.
+        std::thread::sleep(Duration::from_millis(300));
+        input.write_all(typed.as_bytes()).expect("type");
+        drop(input);
+        let output = child.wait_with_output().expect("script runs");
+        let shown = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.code(), shown)
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -439,11 +471,29 @@ fn repositories_are_created_listed_shown_updated_and_deleted_in_every_format() {
     );
     let still = rt.block_on(client.get_manifest("team/app", "dev-1", OCI_MANIFEST));
     still.expect(200);
-    let deleted = cli.ok(&["repository", "delete", "team/app", "--yes"]);
-    assert_eq!(
-        deleted.stdout,
-        "Deleted repository team/app: 1 images, 1 tags.\n"
+    // On a terminal the question is asked: no keeps everything, yes deletes.
+    let (code, shown) = cli.on_terminal(&["repository", "delete", "team/app"], "n\n");
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(
+        shown.contains("Delete repository team/app with its 1 images and 1 tags? [y/N]"),
+        "{shown}"
     );
+    assert!(
+        shown.contains("berth: cancelled; nothing was changed"),
+        "{shown}"
+    );
+    assert_eq!(
+        cli.json(&["repository", "show", "team/app"])["tag_count"],
+        1
+    );
+    let (code, shown) = cli.on_terminal(&["repository", "delete", "team/app"], "y\n");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.contains("Deleted repository team/app: 1 images, 1 tags."),
+        "{shown}"
+    );
+    let gone = cli.run(&["repository", "show", "team/app"]).failed();
+    assert!(gone.stderr.contains("(404)"), "{gone:#?}");
     let deleted = cli.json(&["repository", "delete", "other", "--yes"]);
     assert_eq!(
         deleted,
