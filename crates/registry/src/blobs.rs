@@ -3,7 +3,9 @@
 //! An upload's bytes live in blob storage; its ownership (which repository started it) lives
 //! in the metadata store, so a session id is useless outside its repository. A blob becomes
 //! readable in a repository only once the store has published it under its verified digest
-//! and the link is committed.
+//! and the link is committed. A blob whose link is refused after publishing (a quota or a
+//! lock that a concurrent request changed since the check) is removed again unless some
+//! repository links it, so racing uploads cannot fill the disk past a quota.
 
 use berth_blobs::BlobError;
 use berth_meta::policy::{Lock, Locked};
@@ -12,6 +14,34 @@ use berth_oci::{Digest, RepositoryName};
 use futures_util::StreamExt;
 
 use crate::{now_millis, ByteStream, Registry, RegistryError};
+
+/// How many locks guard the publishing of blobs; a digest's lock is picked by its first
+/// byte, so unrelated digests rarely wait for each other.
+const PUBLISHING_STRIPES: usize = 64;
+
+/// Locks held from publishing a blob's bytes until its link is committed or refused, so
+/// that a refused upload can remove bytes it published without racing another upload of
+/// the same digest.
+pub(crate) struct Publishing {
+    stripes: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl Default for Publishing {
+    fn default() -> Self {
+        Publishing {
+            stripes: (0..PUBLISHING_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        }
+    }
+}
+
+impl Publishing {
+    fn stripe(&self, digest: &Digest) -> &tokio::sync::Mutex<()> {
+        let first = digest.hex().as_bytes().first().copied().unwrap_or(0);
+        &self.stripes[usize::from(first) % PUBLISHING_STRIPES]
+    }
+}
 
 /// A chunk of upload data as it arrives from a client.
 pub struct Chunk {
@@ -309,6 +339,7 @@ impl Registry {
             self.discard_upload(id).await;
             return Err(refused.into());
         }
+        let _publishing = self.publishing.stripe(digest).lock().await;
         let size = self
             .blobs
             .commit_upload(id, digest)
@@ -318,10 +349,36 @@ impl Registry {
         // The link is written only after the store made the bytes durable, so a crash
         // between the two leaves an unlinked blob for garbage collection, never a link to
         // missing bytes.
-        self.meta
+        if let Err(refused) = self
+            .meta
             .link_blob(repository, digest, size, now_millis())
-            .await?;
+            .await
+        {
+            self.unpublish_unlinked(digest).await;
+            return Err(refused.into());
+        }
         Ok(size)
+    }
+
+    /// Removes the bytes of a blob whose link was refused, unless a repository links it.
+    ///
+    /// Concurrent uploads each pass the quota check before publishing and only the
+    /// transaction that links them sees the others; without this, the losers' bytes
+    /// would stay in blob storage, uncounted. The caller holds the digest's publishing
+    /// lock, so no other upload of it can be between publishing and linking; a blob
+    /// linked nowhere counts as unknown to every repository, so nothing reads it.
+    async fn unpublish_unlinked(&self, digest: &Digest) {
+        match self.meta.blob_size(digest).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                if let Err(err) = self.blobs.delete(digest).await {
+                    tracing::warn!(digest = %digest, err = %err, "removing a refused blob failed");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(digest = %digest, err = %err, "checking a refused blob's links failed");
+            }
+        }
     }
 }
 

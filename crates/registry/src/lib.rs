@@ -42,6 +42,7 @@ pub struct Registry {
     meta: MetaStore,
     blobs: Arc<dyn BlobStore>,
     pulls: Arc<pulls::PullLog>,
+    publishing: Arc<blobs::Publishing>,
 }
 
 impl Registry {
@@ -51,6 +52,7 @@ impl Registry {
             meta,
             blobs,
             pulls: Arc::default(),
+            publishing: Arc::default(),
         }
     }
 
