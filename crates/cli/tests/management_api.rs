@@ -1317,3 +1317,50 @@ async fn images_are_described_deleted_with_their_tags_and_tagged_without_a_push(
     .await
     .expect_error(404, "MANIFEST_UNKNOWN");
 }
+
+#[tokio::test]
+async fn concurrent_uploads_racing_for_the_last_bytes_of_a_quota_store_only_the_winner() {
+    let server = Server::start();
+    let c = Client::new(&server);
+    c.push_blob("race/base", &pseudo_random(1000, 20)).await;
+    let settings = json!({"quota_bytes": 1000 + 1_500_000});
+    api_ok(&c, "PATCH", "/api/v1/settings", Some(settings), 200).await;
+    // Each fits alone, no two fit together.
+    let blobs: Vec<Vec<u8>> = (0..4).map(|n| pseudo_random(1_000_000, 30 + n)).collect();
+    let mut locations = Vec::new();
+    for (n, blob) in blobs.iter().enumerate() {
+        let repo = format!("race/r{n}");
+        let location = c.start_upload(&repo).await;
+        c.patch(&location, blob, None).await.expect(202);
+        locations.push(location);
+    }
+    let finishes = blobs.iter().zip(&locations).map(|(blob, location)| {
+        let (c, location, blob_digest) = (c.clone(), location.clone(), digest(blob));
+        async move { c.finish(&location, &blob_digest, &[]).await }
+    });
+    let results = futures_join(finishes.collect()).await;
+    let won: Vec<&Resp> = results.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(won.len(), 1, "{results:#?}");
+    for lost in results.iter().filter(|r| r.status != 201) {
+        assert_denied(lost, &["storage quota of the registry"]);
+    }
+    let (count, bytes) = disk_blobs(&server);
+    assert_eq!(
+        (count, bytes),
+        (2, 1_001_000),
+        "blob files of refused uploads stayed"
+    );
+    assert_eq!(usage_figure(&c, "Size").await, bytes);
+}
+
+/// Runs the futures concurrently on the test's runtime and returns their outputs in order.
+async fn futures_join<F: std::future::Future<Output = Resp> + Send + 'static>(
+    futures: Vec<F>,
+) -> Vec<Resp> {
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.expect("task"));
+    }
+    out
+}
