@@ -65,7 +65,10 @@ fn login_build_push_then_show_tags_and_describe_images() {
         .env("PATH", path)
         .env("HOME", home.path())
         .env("DOCKER_CONFIG", home.path().join("docker"))
-        .env("REGISTRY_AUTH_FILE", home.path().join("containers/auth.json"))
+        .env(
+            "REGISTRY_AUTH_FILE",
+            home.path().join("containers/auth.json"),
+        )
         .env("BERTH_CLIENT_CONFIG", home.path().join("berth/config.json"))
         .env("DOCKER_BUILDKIT", "0")
         .env("REGISTRY", server.host())
@@ -126,6 +129,9 @@ fn login_build_push_then_show_tags_and_describe_images() {
         described["media_type"],
         "application/vnd.docker.distribution.manifest.v2+json"
     );
-    assert!(described["size_bytes"].as_u64().unwrap_or(0) > 0, "{described}");
+    assert!(
+        described["size_bytes"].as_u64().unwrap_or(0) > 0,
+        "{described}"
+    );
     assert!(described["pushed_at"].is_string(), "{described}");
 }

@@ -871,7 +871,7 @@ async fn unlisted_items_are_hidden_from_listings_but_found_by_name() {
     assert!(!hidden.attributes.list_enabled);
     for order in [ImageOrder::TimeDesc, ImageOrder::TimeAsc] {
         let listed = image_digests(&fx, &b, order, TagStatus::Any).await;
-        assert_eq!(listed, [one.clone()]);
+        assert_eq!(listed, std::slice::from_ref(&one));
     }
     assert_eq!(image(&fx, &b, &three).await, hidden);
     assert_eq!(hidden.tags, ["three"]);
@@ -1378,7 +1378,15 @@ async fn counters_follow_pushes_moves_deletes_and_unlinks() {
     let blobs = [config.clone(), layer.clone()];
     let m1 = push(&fx, &app, b"m1", &blobs, Some(&tag("a")), 100).await;
     push(&fx, &app, b"m1", &blobs, Some(&tag("b")), 110).await;
-    let m2 = push(&fx, &app, b"m2", &[config.clone()], Some(&tag("c")), 120).await;
+    let m2 = push(
+        &fx,
+        &app,
+        b"m2",
+        std::slice::from_ref(&config),
+        Some(&tag("c")),
+        120,
+    )
+    .await;
     assert_eq!(
         fx.store.usage().await.expect("usage"),
         usage(11, 2, 1, 3, 2)
@@ -1967,7 +1975,7 @@ async fn delete_repository_removes_everything_in_it() {
         &fx,
         &other,
         b"kept",
-        &[shared.clone()],
+        std::slice::from_ref(&shared),
         Some(&tag("v1")),
         150,
     )
