@@ -480,7 +480,7 @@ async fn server_message(response: Response) -> String {
 }
 
 /// The innermost cause, which says what actually went wrong (e.g. "Connection refused").
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = err;
     while let Some(next) = cause.source() {
         cause = next;
@@ -590,20 +590,49 @@ mod tests {
         assert!(RemoteSource::new("ghcr.io", "Bad/Name", RemoteOptions::default()).is_err());
     }
 
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
-    fn challenges_are_parsed() {
-        let (scheme, params) = parse_challenge(
-            r#"Bearer realm="https://h/token", service="a,b", scope="repository:x:pull""#,
+    fn bearer_challenges_are_parsed() {
+        let (scheme, params) =
+            parse_challenge(r#"Bearer realm="http://127.0.0.1:5000/token",service="berth""#)
+                .unwrap();
+        assert_eq!(scheme, "Bearer");
+        assert_eq!(
+            params,
+            pairs(&[
+                ("realm", "http://127.0.0.1:5000/token"),
+                ("service", "berth")
+            ])
+        );
+
+        let (_, params) = parse_challenge(
+            r#"Bearer realm="https://h/token", service="a,b", scope="repository:x:pull,push",error="insufficient_scope""#,
         )
         .unwrap();
-        assert_eq!(scheme, "Bearer");
-        assert_eq!(params[0], ("realm".into(), "https://h/token".into()));
         assert_eq!(params[1], ("service".into(), "a,b".into()));
-        let (scheme, params) = parse_challenge(r#"Basic realm="x\"y""#).unwrap();
+        assert_eq!(params[2], ("scope".into(), "repository:x:pull,push".into()));
+        assert_eq!(params[3], ("error".into(), "insufficient_scope".into()));
+    }
+
+    #[test]
+    fn escapes_and_unquoted_values_are_understood() {
+        let (_, params) = parse_challenge(r#"Bearer realm="a\"b",service=berth"#).unwrap();
+        assert_eq!(params, pairs(&[("realm", "a\"b"), ("service", "berth")]));
+        let (scheme, params) = parse_challenge("Basic").unwrap();
         assert_eq!(scheme, "Basic");
-        assert_eq!(params[0].1, "x\"y");
+        assert!(params.is_empty());
+    }
+
+    #[test]
+    fn malformed_challenges_are_refused() {
         assert!(parse_challenge("").is_none());
-        assert!(parse_challenge(r#"Bearer realm="open"#).is_none());
+        assert!(parse_challenge(r#"Bearer realm="unterminated"#).is_none());
+        assert!(parse_challenge("Bearer realm").is_none());
     }
 
     #[test]

@@ -12,6 +12,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::Value;
 
+use berth_remote::{parse_challenge, root_cause};
+
 use super::error::{ClientError, Result};
 use super::registry_url::RegistryUrl;
 
@@ -324,105 +326,9 @@ fn unreachable(url: &Url, err: &reqwest::Error) -> ClientError {
     }
 }
 
-/// The innermost cause, which says what actually went wrong (e.g. "Connection refused").
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
-/// Splits `Bearer realm="r",service="s"` into the scheme and its parameters; quoted
-/// values may contain commas and backslash escapes.
-pub fn parse_challenge(header: &str) -> Option<(String, Vec<(String, String)>)> {
-    let header = header.trim();
-    let (scheme, rest) = header
-        .split_once(char::is_whitespace)
-        .unwrap_or((header, ""));
-    if scheme.is_empty() {
-        return None;
-    }
-    let mut params = Vec::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        while chars.next_if(|c| c.is_whitespace() || *c == ',').is_some() {}
-        let key: String =
-            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
-        let key = key.trim().to_string();
-        if key.is_empty() {
-            break;
-        }
-        chars.next_if_eq(&'=')?;
-        let value = if chars.next_if_eq(&'"').is_some() {
-            let mut value = String::new();
-            loop {
-                match chars.next()? {
-                    '"' => break,
-                    '\\' => value.push(chars.next()?),
-                    c => value.push(c),
-                }
-            }
-            value
-        } else {
-            std::iter::from_fn(|| chars.next_if(|c| *c != ','))
-                .collect::<String>()
-                .trim()
-                .to_string()
-        };
-        params.push((key, value));
-    }
-    Some((scheme.to_string(), params))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn bearer_challenges_are_parsed() {
-        let (scheme, params) =
-            parse_challenge(r#"Bearer realm="http://127.0.0.1:5000/token",service="berth""#)
-                .unwrap();
-        assert_eq!(scheme, "Bearer");
-        assert_eq!(
-            params,
-            pairs(&[
-                ("realm", "http://127.0.0.1:5000/token"),
-                ("service", "berth")
-            ])
-        );
-
-        let (_, params) = parse_challenge(
-            r#"Bearer realm="https://h/token", service="a,b", scope="repository:x:pull,push",error="insufficient_scope""#,
-        )
-        .unwrap();
-        assert_eq!(params[1], ("service".into(), "a,b".into()));
-        assert_eq!(params[2], ("scope".into(), "repository:x:pull,push".into()));
-        assert_eq!(params[3], ("error".into(), "insufficient_scope".into()));
-    }
-
-    #[test]
-    fn escapes_and_unquoted_values_are_understood() {
-        let (_, params) = parse_challenge(r#"Bearer realm="a\"b",service=berth"#).unwrap();
-        assert_eq!(params, pairs(&[("realm", "a\"b"), ("service", "berth")]));
-        let (scheme, params) = parse_challenge("Basic").unwrap();
-        assert_eq!(scheme, "Basic");
-        assert!(params.is_empty());
-    }
-
-    #[test]
-    fn malformed_challenges_are_refused() {
-        assert!(parse_challenge("").is_none());
-        assert!(parse_challenge(r#"Bearer realm="unterminated"#).is_none());
-        assert!(parse_challenge("Bearer realm").is_none());
-    }
 
     #[test]
     fn error_messages_come_from_the_oci_error_body() {
