@@ -14,11 +14,10 @@ use serde_json::{json, Value};
 
 use super::error::{ClientError, Result};
 use super::files::CredentialPaths;
-use super::http::{Api, Registry};
 use super::login;
-use super::output::{self, columns};
+use super::manage::Session;
+use super::output::columns;
 use super::progress::{self, ProgressLine};
-use super::state::LoginState;
 use super::CommonOpts;
 
 /// How often the job is asked about.
@@ -169,7 +168,8 @@ pub async fn import(args: ImportArgs, paths: &CredentialPaths) -> Result<()> {
         body["source"]["password"] = json!(password);
     }
 
-    let api = connect(&args.common, paths).await?;
+    let session = Session::open(&args.common, paths).await?;
+    let api = &session.api;
     let started = api.post(&["imports"], &body).await?;
     let id = started["id"]
         .as_str()
@@ -229,10 +229,10 @@ pub async fn import(args: ImportArgs, paths: &CredentialPaths) -> Result<()> {
         progress::bytes(job["bytes_copied"].as_u64().unwrap_or(0)),
         job["blobs_present"],
     ));
-    print_result(args.common.output, &job)
+    print_result(&session, &job)
 }
 
-fn print_result(format: output::Format, job: &Value) -> Result<()> {
+fn print_result(session: &Session, job: &Value) -> Result<()> {
     let cols = columns(&[
         "target_repository",
         "target_tags",
@@ -241,20 +241,7 @@ fn print_result(format: output::Format, job: &Value) -> Result<()> {
         "blobs_copied",
         "bytes_copied",
     ]);
-    output::print(format, job, &cols).map_err(ClientError::Stdout)
-}
-
-/// An API session for the registry the common options name, as the other commands open.
-async fn connect(common: &CommonOpts, paths: &CredentialPaths) -> Result<Api> {
-    let state = LoginState::load(&paths.berth)?;
-    let url = login::resolve_registry(common.registry.as_deref(), &state)?;
-    let credentials = login::credentials_for(
-        &url,
-        &state,
-        login::env_var("BERTH_USERNAME"),
-        login::env_var("BERTH_PASSWORD"),
-    );
-    Api::connect(Registry::new(url)?, credentials.as_ref()).await
+    session.print(job, &cols)
 }
 
 #[cfg(test)]
