@@ -8,44 +8,19 @@
 //! nothing of the developer's own docker or berth configuration is read or touched.
 
 mod support;
+mod support_cli;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine;
 use serde_json::{json, Value};
 use support::Server;
+use support_cli::Run;
 
 const TOKEN_USER: &str = "00000000-0000-0000-0000-000000000000";
 const NOT_FOUND: &str = "credentials not found in native keychain";
-
-/// One finished client process.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Run {
-        assert_eq!(self.code, Some(0), "expected success: {self:#?}");
-        self
-    }
-
-    fn failed(self) -> Run {
-        assert_eq!(self.code, Some(1), "expected exit status 1: {self:#?}");
-        assert!(self.stderr.starts_with("berth: "), "{self:#?}");
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|err| panic!("stdout is not JSON ({err}): {self:#?}"))
-    }
-}
 
 /// A client's home: docker's, podman's and berth's files live inside it.
 struct Home {
@@ -92,26 +67,9 @@ impl Home {
     }
 
     fn run(&self, program: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
-        let mut child = self
-            .command(program)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn client");
-        let mut input = child.stdin.take().expect("stdin");
-        input
-            .write_all(stdin.unwrap_or_default().as_bytes())
-            .expect("write stdin");
-        drop(input);
-        let output = child.wait_with_output().expect("client runs");
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
-            stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
-        }
+        let mut command = self.command(program);
+        command.args(args).envs(env.iter().copied());
+        support_cli::run(command, stdin.unwrap_or_default())
     }
 
     fn login(&self, server: &Server, user: &str, password: &str) -> Run {

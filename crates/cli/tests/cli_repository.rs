@@ -12,6 +12,7 @@
 //! on a pseudo-terminal to answer the delete confirmation.
 
 mod support;
+mod support_cli;
 mod support_http;
 
 use std::io::Write;
@@ -20,80 +21,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::Server;
+use support_cli::Run;
 use support_http::{descriptor, digest, to_bytes, Client, Image, OCI_CONFIG, OCI_INDEX};
 use support_http::{OCI_LAYER, OCI_MANIFEST};
-
-/// One finished client process.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Run {
-        assert_eq!(self.code, Some(0), "expected success: {self:#?}");
-        assert_eq!(self.stderr, "", "a success prints nothing on stderr");
-        self
-    }
-
-    /// Exit 1 with one `berth: ` line on stderr and nothing on stdout.
-    fn failed(self) -> Run {
-        assert_eq!(self.code, Some(1), "expected exit status 1: {self:#?}");
-        assert!(self.stderr.starts_with("berth: "), "{self:#?}");
-        assert_eq!(self.stderr.lines().count(), 1, "{self:#?}");
-        assert_eq!(self.stdout, "", "{self:#?}");
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|err| panic!("stdout is not JSON ({err}): {self:#?}"))
-    }
-
-    /// A table's cells: the header row, then one row per line after the rule. Cells are
-    /// cut at the columns where the header's titles start, so empty cells stay empty.
-    fn table(&self) -> Vec<Vec<String>> {
-        let lines: Vec<&str> = self.stdout.lines().collect();
-        assert!(
-            lines.len() >= 2,
-            "a table has a header and a rule: {self:#?}"
-        );
-        let header: Vec<char> = lines[0].chars().collect();
-        let mut starts = vec![0];
-        for i in 2..header.len() {
-            if header[i] != ' ' && header[i - 1] == ' ' && header[i - 2] == ' ' {
-                starts.push(i);
-            }
-        }
-        assert!(
-            lines[1].chars().all(|c| c == '-' || c == ' '),
-            "the second line is the rule: {self:#?}"
-        );
-        let cut = |line: &str| -> Vec<String> {
-            let chars: Vec<char> = line.chars().collect();
-            starts
-                .iter()
-                .enumerate()
-                .map(|(n, &start)| {
-                    let end = starts.get(n + 1).copied().unwrap_or(chars.len());
-                    let end = end.min(chars.len());
-                    let start = start.min(end);
-                    chars[start..end]
-                        .iter()
-                        .collect::<String>()
-                        .trim()
-                        .to_string()
-                })
-                .collect()
-        };
-        std::iter::once(lines[0])
-            .chain(lines[2..].iter().copied())
-            .map(cut)
-            .collect()
-    }
-}
 
 /// A logged-in client with its own home directory.
 struct Cli {
@@ -120,31 +50,19 @@ impl Cli {
 
     fn run_with(&self, args: &[&str], stdin: &str) -> Run {
         let home = self.home.path();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        command
             .env_clear()
             .env("HOME", home)
             .env("DOCKER_CONFIG", home.join("docker"))
             .env("REGISTRY_AUTH_FILE", home.join("auth.json"))
             .env("BERTH_CLIENT_CONFIG", home.join("berth.json"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn berth");
-        let mut input = child.stdin.take().expect("stdin");
-        input.write_all(stdin.as_bytes()).expect("write stdin");
-        drop(input);
-        let output = child.wait_with_output().expect("berth runs");
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8(output.stdout).expect("utf-8"),
-            stderr: String::from_utf8(output.stderr).expect("utf-8"),
-        }
+            .args(args);
+        support_cli::run(command, stdin)
     }
 
     fn ok(&self, args: &[&str]) -> Run {
-        self.run(args).ok()
+        self.run(args).quiet()
     }
 
     /// Runs berth on a pseudo-terminal (util-linux `script`, essential in Debian), typing

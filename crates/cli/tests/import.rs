@@ -7,27 +7,20 @@
 //! fails with a message saying so and stores nothing.
 
 mod support;
+mod support_cli;
 mod support_http;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{json, Value};
 use support::Server;
+use support_cli::Run;
 use support_http::{
     blob_files, descriptor, digest, to_bytes, Client, Image, ACCEPT_ALL, OCI_EMPTY, OCI_INDEX,
     OCI_MANIFEST,
 };
 
 const SBOM: &str = "application/vnd.example.sbom.v1";
-
-/// One finished client process.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
 
 /// Runs `berth import` against `target` as its owner, with `args` and the source
 /// password on standard input (when given).
@@ -43,27 +36,11 @@ fn berth_import(target: &Server, args: &[&str], source_password: Option<&str>) -
         .arg("import")
         .arg("--registry")
         .arg(&target.base)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .args(args);
     if source_password.is_some() {
         command.arg("--password-stdin");
     }
-    let mut child = command.spawn().expect("spawn berth import");
-    let mut stdin = child.stdin.take().expect("stdin");
-    if let Some(password) = source_password {
-        stdin
-            .write_all(password.as_bytes())
-            .expect("write password");
-    }
-    drop(stdin);
-    let output = child.wait_with_output().expect("berth import");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    support_cli::run(command, source_password.unwrap_or_default())
 }
 
 /// What the source holds: two platform images under an index tagged `v1`, and an SBOM
