@@ -7,6 +7,7 @@
 //! the internet, and every tool gets a private configuration (storage, policy, auth file).
 
 mod support;
+mod support_containers;
 mod support_http;
 
 use std::fs;
@@ -16,72 +17,33 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::json;
 use support::Server;
+use support_containers::ClientConfig;
 use support_http::*;
 
 /// skopeo, podman or buildah with a private configuration and auth file.
 struct Tool<'a> {
     server: &'a Server,
-    program: &'static str,
-    dir: tempfile::TempDir,
+    config: ClientConfig,
     env: Vec<(String, String)>,
 }
 
 impl<'a> Tool<'a> {
     fn new(server: &'a Server, program: &'static str) -> Tool<'a> {
-        let dir = tempfile::tempdir().expect("config dir");
-        let path = dir.path();
-        let registries = format!(
-            "unqualified-search-registries = []\n[[registry]]\nlocation = \"{}\"\ninsecure = true\n",
-            server.host()
-        );
-        let storage = format!(
-            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n",
-            path.display()
-        );
-        let files = [
-            (
-                "policy.json",
-                r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-            ),
-            ("registries.conf", registries.as_str()),
-            ("storage.conf", storage.as_str()),
-            (
-                "containers.conf",
-                "[engine]\nevents_logger = \"file\"\ncgroup_manager = \"cgroupfs\"\n",
-            ),
-            ("auth.json", r#"{"auths":{}}"#),
-        ];
-        for (name, text) in files {
-            fs::write(path.join(name), text).expect("tool config");
-        }
         Tool {
             server,
-            program,
-            dir,
+            config: ClientConfig::new(program, &server.host()),
             env: Vec::new(),
         }
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.config.path(name)
     }
 
     fn cmd(&self) -> Command {
-        let mut cmd = Command::new(self.program);
-        cmd.env("CONTAINERS_REGISTRIES_CONF", self.path("registries.conf"))
-            .env("CONTAINERS_STORAGE_CONF", self.path("storage.conf"))
-            .env("CONTAINERS_CONF", self.path("containers.conf"))
-            .env("REGISTRY_AUTH_FILE", self.path("auth.json"))
-            .env("TMPDIR", self.dir.path());
+        let mut cmd = self.config.command();
         for (key, value) in &self.env {
             cmd.env(key, value);
-        }
-        if self.program == "skopeo" {
-            cmd.arg("--policy").arg(self.path("policy.json"));
-        } else {
-            cmd.arg("--root").arg(self.path("root"));
-            cmd.arg("--runroot").arg(self.path("run"));
-            cmd.args(["--storage-driver", "vfs"]);
         }
         cmd
     }
@@ -97,9 +59,12 @@ impl<'a> Tool<'a> {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}; .ci/run installs it", self.program));
+        let mut child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}; .ci/run installs it",
+                self.config.program
+            )
+        });
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             let _ = pipe.write_all(input.as_bytes());
         }
@@ -111,7 +76,7 @@ impl<'a> Tool<'a> {
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         format!(
             "{} {args:?}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- berth log (tail) ---\n{}",
-            self.program,
+            self.config.program,
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),

@@ -16,6 +16,7 @@
 //! for the containers/image tools), so no test reads or leaves credentials elsewhere.
 
 mod support;
+mod support_containers;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::Server;
+use support_containers::ClientConfig;
 
 /// A client still running after this long is hung, usually retrying a server error.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -688,8 +690,7 @@ fn docker_import_then_layered_build_round_trips_through_two_repositories() {
 /// nothing under /etc is used.
 struct Tool<'a> {
     server: &'a Server,
-    program: &'static str,
-    dir: tempfile::TempDir,
+    config: ClientConfig,
 }
 
 impl<'a> Tool<'a> {
@@ -719,59 +720,19 @@ impl<'a> Tool<'a> {
     /// Checks that `program` runs and writes its configuration, without credentials.
     fn anonymous(server: &'a Server, program: &'static str) -> Tool<'a> {
         require(program);
-        let dir = tempfile::tempdir().expect("config dir");
-        let path = dir.path();
-        let registries = format!(
-            "unqualified-search-registries = []\n\
-             [[registry]]\nlocation = \"{}\"\ninsecure = true\n",
-            server.host()
-        );
-        let storage = format!(
-            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n",
-            path.display()
-        );
-        let engine = "[engine]\nevents_logger = \"file\"\ncgroup_manager = \"cgroupfs\"\n";
-        let files = [
-            (
-                "policy.json",
-                r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-            ),
-            ("registries.conf", &registries),
-            ("storage.conf", &storage),
-            ("containers.conf", engine),
-            ("auth.json", r#"{"auths":{}}"#),
-        ];
-        for (name, text) in files {
-            fs::write(path.join(name), text).unwrap_or_else(|e| panic!("write {name}: {e}"));
-        }
         Tool {
             server,
-            program,
-            dir,
+            config: ClientConfig::new(program, &server.host()),
         }
     }
 
     /// A file of this configuration.
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.config.path(name)
     }
 
-    /// The program with this configuration; podman and buildah get explicit storage flags.
     fn cmd(&self) -> Command {
-        let mut cmd = Command::new(self.program);
-        cmd.env("CONTAINERS_REGISTRIES_CONF", self.path("registries.conf"))
-            .env("CONTAINERS_STORAGE_CONF", self.path("storage.conf"))
-            .env("CONTAINERS_CONF", self.path("containers.conf"))
-            .env("REGISTRY_AUTH_FILE", self.path("auth.json"))
-            .env("TMPDIR", self.dir.path());
-        if self.program == "skopeo" {
-            cmd.arg("--policy").arg(self.path("policy.json"));
-        } else {
-            cmd.arg("--root").arg(self.path("root"));
-            cmd.arg("--runroot").arg(self.path("run"));
-            cmd.args(["--storage-driver", "vfs"]);
-        }
-        cmd
+        self.config.command()
     }
 
     /// Runs the program with `args` and returns its stdout.
