@@ -86,12 +86,7 @@ pub(super) async fn usage(State(state): Shared, parts: Parts) -> ApiResult {
     ];
     if let Some(authority) = state.auth.as_ref() {
         let principals = authority.meta().count_principals().await?;
-        value.push(json!({
-            "name": "Principals",
-            "current_value": principals,
-            "limit": null,
-            "unit": "Count",
-        }));
+        value.push(figure("Principals", principals.max(0) as u64, None, "Count"));
     }
     Ok(json_reply(StatusCode::OK, json!({ "value": value })))
 }
