@@ -86,7 +86,12 @@ pub(super) async fn usage(State(state): Shared, parts: Parts) -> ApiResult {
     ];
     if let Some(authority) = state.auth.as_ref() {
         let principals = authority.meta().count_principals().await?;
-        value.push(figure("Principals", principals.max(0) as u64, None, "Count"));
+        value.push(figure(
+            "Principals",
+            principals.max(0) as u64,
+            None,
+            "Count",
+        ));
     }
     Ok(json_reply(StatusCode::OK, json!({ "value": value })))
 }
