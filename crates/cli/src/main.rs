@@ -6,6 +6,7 @@
 
 mod client;
 mod config;
+mod malloc;
 mod serve;
 
 use std::io::IsTerminal;
@@ -51,6 +52,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run_server(config: Config) -> anyhow::Result<()> {
+    malloc::limit_arenas();
     init_logging(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
