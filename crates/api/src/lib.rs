@@ -26,6 +26,7 @@ use axum::Router;
 use berth_auth::audit::AuditLog;
 use berth_auth::authority::Authority;
 use berth_registry::Registry;
+use berth_remote::{Destinations, IpRanges};
 
 pub use metrics::Metrics;
 
@@ -41,7 +42,9 @@ pub struct AppState {
     /// Whether the server speaks HTTPS, for URLs built from `Host`.
     pub tls: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: auth::TrustedProxies,
+    pub trusted_proxies: IpRanges,
+    /// The addresses an import may fetch from.
+    pub import_destinations: Destinations,
     /// Image imports started on this node.
     pub(crate) imports: manage::imports::Jobs,
 }
@@ -53,7 +56,8 @@ pub struct AppConfig {
     pub audit: AuditLog,
     pub public_url: Option<String>,
     pub tls: bool,
-    pub trusted_proxies: auth::TrustedProxies,
+    pub trusted_proxies: IpRanges,
+    pub import_destinations: Destinations,
 }
 
 /// The whole HTTP application.
@@ -66,6 +70,7 @@ pub fn router(config: AppConfig) -> Router {
         public_url: config.public_url,
         tls: config.tls,
         trusted_proxies: config.trusted_proxies,
+        import_destinations: config.import_destinations,
         imports: manage::imports::Jobs::default(),
     });
     Router::new()

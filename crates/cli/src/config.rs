@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use berth_api::auth::TrustedProxies;
+use berth_remote::{Destinations, IpRanges};
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
@@ -83,6 +83,11 @@ pub struct ServeArgs {
     /// the client, for login throttling and the audit log [default: none].
     #[arg(long, env = "BERTH_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<String>>,
+    /// Non-public addresses (addresses or CIDR ranges, comma-separated) imports may fetch
+    /// from, such as an internal registry's network; public addresses are always allowed
+    /// [default: none].
+    #[arg(long, env = "BERTH_IMPORT_ALLOWED_NETWORKS", value_delimiter = ',')]
+    pub import_allowed_networks: Option<Vec<String>>,
 }
 
 /// Whether requests need an identity.
@@ -114,6 +119,7 @@ struct FileConfig {
     login_ttl_max: Option<u64>,
     audit_retention_days: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
+    import_allowed_networks: Option<Vec<String>>,
 }
 
 /// Resolved settings.
@@ -134,7 +140,8 @@ pub struct Config {
     pub login_ttl_max: Duration,
     /// `None`: the audit log is never pruned.
     pub audit_retention: Option<Duration>,
-    pub trusted_proxies: TrustedProxies,
+    pub trusted_proxies: IpRanges,
+    pub import_destinations: Destinations,
 }
 
 #[derive(Debug, Clone)]
@@ -193,13 +200,24 @@ impl Config {
             token_ttl: seconds(args.token_ttl, file.token_ttl, 300).max(Duration::from_secs(10)),
             login_ttl_max: seconds(args.login_ttl_max, file.login_ttl_max, 86_400)
                 .max(Duration::from_secs(60)),
-            trusted_proxies: TrustedProxies::parse(
+            trusted_proxies: IpRanges::parse(
                 &args
                     .trusted_proxies
                     .or(file.trusted_proxies)
                     .unwrap_or_default(),
+                "trusted proxy range",
             )
             .map_err(anyhow::Error::msg)?,
+            import_destinations: Destinations {
+                allowed: IpRanges::parse(
+                    &args
+                        .import_allowed_networks
+                        .or(file.import_allowed_networks)
+                        .unwrap_or_default(),
+                    "import network",
+                )
+                .map_err(anyhow::Error::msg)?,
+            },
             audit_retention: match args
                 .audit_retention_days
                 .or(file.audit_retention_days)
@@ -268,6 +286,31 @@ mod tests {
         };
         let err = format!("{:#}", Config::resolve(args).unwrap_err());
         assert!(err.contains("10.0.0.0/99"), "{err}");
+    }
+
+    #[test]
+    fn imports_reach_public_addresses_and_the_networks_allowed() {
+        let config = Config::resolve(ServeArgs::default()).unwrap();
+        let destinations = &config.import_destinations;
+        assert!(destinations.check("10.1.2.3".parse().unwrap()).is_err());
+        assert!(destinations.check("8.8.8.8".parse().unwrap()).is_ok());
+
+        let f = file("import_allowed_networks = [\"10.1.0.0/16\"]\n");
+        let args = ServeArgs {
+            config: Some(f.path().to_path_buf()),
+            ..ServeArgs::default()
+        };
+        let config = Config::resolve(args).unwrap();
+        let destinations = &config.import_destinations;
+        assert!(destinations.check("10.1.2.3".parse().unwrap()).is_ok());
+        assert!(destinations.check("10.2.0.1".parse().unwrap()).is_err());
+
+        let args = ServeArgs {
+            import_allowed_networks: Some(vec!["intranet".into()]),
+            ..ServeArgs::default()
+        };
+        let err = format!("{:#}", Config::resolve(args).unwrap_err());
+        assert!(err.contains("import network \"intranet\""), "{err}");
     }
 
     #[test]

@@ -87,6 +87,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         public_url: config.public_url.clone(),
         tls: tls.is_some(),
         trusted_proxies: config.trusted_proxies.clone(),
+        import_destinations: config.import_destinations.clone(),
     });
     accept_until_shutdown(listener, app, tls, config.shutdown_grace).await;
 

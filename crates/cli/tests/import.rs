@@ -22,6 +22,9 @@ use support_http::{
 
 const SBOM: &str = "application/vnd.example.sbom.v1";
 
+/// The sources here listen on loopback, which imports may reach only when allowed.
+const LOOPBACK_SOURCES: &[&str] = &["--import-allowed-networks", "127.0.0.1"];
+
 /// Runs `berth import` against `target` as its owner, with `args` and the source
 /// password on standard input (when given).
 fn berth_import(target: &Server, args: &[&str], source_password: Option<&str>) -> Run {
@@ -134,7 +137,7 @@ async fn tag_digest(client: &Client, repo: &str, tag: &str) -> String {
 #[tokio::test]
 async fn an_index_with_its_referrer_is_imported_whole_and_tags_follow_the_mode() {
     let source = Server::start();
-    let target = Server::start();
+    let target = Server::start_with(LOOPBACK_SOURCES);
     let (source_user, source_password) = source.credentials().unwrap();
     let pushed = push_source(&Client::new(&source), "team/app").await;
     let from = format!("{}/team/app:v1", source.host());
@@ -261,7 +264,7 @@ async fn an_index_with_its_referrer_is_imported_whole_and_tags_follow_the_mode()
 #[tokio::test]
 async fn a_bad_source_fails_with_a_clear_message_and_stores_nothing() {
     let source = Server::start();
-    let target = Server::start();
+    let target = Server::start_with(LOOPBACK_SOURCES);
     let (source_user, source_password) = source.credentials().unwrap();
     push_source(&Client::new(&source), "team/app").await;
     let client = Client::new(&target);
@@ -286,18 +289,19 @@ async fn a_bad_source_fails_with_a_clear_message_and_stores_nothing() {
         "{unknown:#?}"
     );
 
-    let wrong_password = berth_import(
-        &target,
-        &[
+    let app_source = format!("{}/team/app:v1", source.host());
+    let import_app = |into: &Server, password: &str| {
+        let args = [
             "--source",
-            &format!("{}/team/app:v1", source.host()),
+            app_source.as_str(),
             "--image",
             "mirror/bad:v1",
             "--username",
-            &source_user,
-        ],
-        Some("not-the-password"),
-    );
+            source_user.as_str(),
+        ];
+        berth_import(into, &args, Some(password))
+    };
+    let wrong_password = import_app(&target, "not-the-password");
     assert_eq!(wrong_password.code, Some(1), "{wrong_password:#?}");
     assert!(
         wrong_password.stderr.contains(&source.host())
@@ -319,6 +323,24 @@ async fn a_bad_source_fails_with_a_clear_message_and_stores_nothing() {
     assert!(
         unreachable.stderr.contains("cannot reach"),
         "{unreachable:#?}"
+    );
+
+    // A registry started without allowing loopback sources refuses to fetch from one
+    // (from its own host, its metadata service or a private network likewise).
+    let guarded = Server::start();
+    let guarded_files = blob_files(&guarded.data_dir);
+    let private = import_app(&guarded, &source_password);
+    assert_eq!(private.code, Some(1), "{private:#?}");
+    assert!(
+        private.stderr.contains("127.0.0.1 is a loopback address")
+            && private.stderr.contains("--import-allowed-networks"),
+        "{private:#?}"
+    );
+    assert_eq!(Client::new(&guarded).tags("mirror/bad").await, None);
+    assert_eq!(
+        blob_files(&guarded.data_dir),
+        guarded_files,
+        "no blob stored"
     );
 
     let bad_flags = berth_import(&target, &["--source", "no-registry:v1"], None);

@@ -14,8 +14,12 @@
 //! HTTP; every failure is a [`RegistryError`] naming the registry, the repository and
 //! what was asked, with the registry's own message when it gave one.
 
+mod addresses;
+
+pub use addresses::{non_public_kind, Destinations, IpRanges};
+
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -35,6 +39,9 @@ const MANIFEST_TYPES: [&str; 4] = [
     DOCKER_MANIFEST_LIST,
     DOCKER_MANIFEST,
 ];
+
+/// Redirects followed for one request, as many as reqwest's default policy allows.
+const MAX_REDIRECTS: usize = 10;
 
 /// Largest referrers list or token answer read, in bytes.
 const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
@@ -61,6 +68,8 @@ pub struct RemoteOptions {
     pub credentials: Option<Credentials>,
     /// Plain HTTP even for a host that is not loopback.
     pub plain_http: bool,
+    /// The addresses the source, its token realm and its redirects may resolve to.
+    pub destinations: Destinations,
 }
 
 /// One repository of another registry, read over the distribution API.
@@ -70,6 +79,7 @@ pub struct RemoteSource {
     base: Url,
     repository: String,
     credentials: Option<Credentials>,
+    destinations: Arc<Destinations>,
     http: reqwest::Client,
     /// The `Authorization` value that worked last, reused until it stops working.
     authorization: Mutex<Option<String>>,
@@ -97,8 +107,22 @@ impl RemoteSource {
         } else {
             repository.to_string()
         };
+        let destinations = Arc::new(options.destinations);
+        let redirects = Arc::clone(&destinations);
         let http = reqwest::Client::builder()
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(addresses::GuardedResolver {
+                destinations: Arc::clone(&destinations),
+            }))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= MAX_REDIRECTS {
+                    return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+                }
+                match redirects.check_url(attempt.url()) {
+                    Ok(()) => attempt.follow(),
+                    Err(reason) => attempt.error(reason),
+                }
+            }))
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(60))
             .build()
@@ -111,6 +135,7 @@ impl RemoteSource {
             base,
             repository,
             credentials: options.credentials,
+            destinations,
             http,
             authorization: Mutex::new(None),
         })
@@ -146,6 +171,7 @@ impl RemoteSource {
         accept: Option<&str>,
         authorization: Option<&str>,
     ) -> Result<Response, RegistryError> {
+        self.check_destination(url)?;
         let mut request = self.http.get(url.clone());
         if let Some(accept) = accept {
             request = request.header(ACCEPT, accept);
@@ -196,6 +222,7 @@ impl RemoteSource {
             }
             query.append_pair("scope", &format!("repository:{}:pull", self.repository));
         }
+        self.check_destination(&token_url)?;
         let mut request = self.http.get(token_url);
         if let Some(credentials) = &self.credentials {
             request = request.header(AUTHORIZATION, basic(credentials));
@@ -289,6 +316,18 @@ impl RemoteSource {
             .map(|u| format!("{}://{}", u.scheme(), u.authority()))
             .unwrap_or_else(|| self.base.to_string());
         self.unreachable_because(format!("cannot reach {url} ({})", root_cause(err)))
+    }
+
+    /// Refuses a URL whose host is an address the destinations do not permit; names are
+    /// checked by the resolver.
+    fn check_destination(&self, url: &Url) -> Result<(), RegistryError> {
+        self.destinations.check_url(url).map_err(|reason| {
+            self.unreachable_because(format!(
+                "cannot reach {}://{} ({reason})",
+                url.scheme(),
+                url.authority()
+            ))
+        })
     }
 
     fn unreachable_because(&self, reason: String) -> RegistryError {

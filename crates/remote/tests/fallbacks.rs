@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use berth_oci::{Digest, Reference};
 use berth_registry::{ImageSource, RegistryError};
-use berth_remote::{Credentials, RemoteOptions, RemoteSource};
+use berth_remote::{Credentials, Destinations, IpRanges, RemoteOptions, RemoteSource};
 use serde_json::json;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -92,6 +92,9 @@ fn source(addr: SocketAddr, password: &str) -> RemoteSource {
             password: password.into(),
         }),
         plain_http: false,
+        destinations: Destinations {
+            allowed: IpRanges::parse(&["127.0.0.1".to_string()], "range").unwrap(),
+        },
     };
     RemoteSource::new(&addr.to_string(), "team/app", options).unwrap()
 }

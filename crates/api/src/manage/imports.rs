@@ -213,6 +213,7 @@ pub(super) async fn start(State(state): Shared, parts: Parts, body: Bytes) -> Ap
     let options = RemoteOptions {
         credentials,
         plain_http: body.source.plain_http,
+        destinations: state.import_destinations.clone(),
     };
     let remote = RemoteSource::new(&body.source.registry, &body.source.repository, options)
         .map_err(|err| invalid(err.to_string()))?;

@@ -28,8 +28,14 @@ pub struct Server {
 impl Server {
     /// Starts a server with a fresh temporary data directory.
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with a fresh temporary data directory and extra `berth serve`
+    /// arguments.
+    pub fn start_with(extra_args: &[&str]) -> Server {
         let tmp = tempfile::tempdir().expect("temp dir");
-        let mut server = Server::start_in(tmp.path(), &[]);
+        let mut server = Server::start_in(tmp.path(), extra_args);
         server._tmp = Some(tmp);
         server
     }
