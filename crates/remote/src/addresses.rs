@@ -88,7 +88,7 @@ fn prefix_matches(network: u128, address: u128, prefix: u8, bits: u32) -> bool {
 }
 
 /// What kind of non-public address `address` is, or `None` for a public one.
-pub fn non_public_kind(address: IpAddr) -> Option<&'static str> {
+fn non_public_kind(address: IpAddr) -> Option<&'static str> {
     match canonical(address) {
         IpAddr::V4(v4) => v4_kind(v4),
         IpAddr::V6(v6) => v6_kind(v6),

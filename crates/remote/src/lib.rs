@@ -11,12 +11,14 @@
 //! as basic auth when there are any) and plain basic authentication are both spoken, and
 //! a token that expires mid-import is renewed once per request; loopback hosts are
 //! reached over plain HTTP, every other host over HTTPS unless the caller asks for plain
-//! HTTP; every failure is a [`RegistryError`] naming the registry, the repository and
-//! what was asked, with the registry's own message when it gave one.
+//! HTTP; no request goes to an address the caller's [`Destinations`] do not permit,
+//! whether the source, its token realm or a redirect names it; every failure is a
+//! [`RegistryError`] naming the registry, the repository and what was asked, with the
+//! registry's own message when it gave one.
 
 mod addresses;
 
-pub use addresses::{non_public_kind, Destinations, IpRanges};
+pub use addresses::{Destinations, IpRanges};
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
