@@ -88,7 +88,7 @@ pub(super) async fn usage(State(state): Shared, parts: Parts) -> ApiResult {
         let principals = authority.meta().count_principals().await?;
         value.push(figure(
             "Principals",
-            principals.max(0) as u64,
+            u64::try_from(principals).unwrap_or(0),
             None,
             "Count",
         ));
